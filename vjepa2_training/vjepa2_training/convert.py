@@ -23,7 +23,7 @@ from . import extractors
 from .bagio import default_typestore
 from .config_io import ConfigError, apply_override, from_dict, to_dict
 from .dataset_writer import DatasetWriter, FrameEncoding, SourceOutput, run_batch
-from .episodes import decode_frame
+from .episodes import DatasetError, decode_frame
 from .sync import SyncSettings, synchronise
 
 LOG = logging.getLogger("vjepa2_training.convert")
@@ -89,6 +89,11 @@ def _message_time(msg: Any, receive_ns: int, source: str) -> int:
 def convert_bag(bag: Path, cfg: ConvertConfig) -> SourceOutput:
     """Synchronise one rosbag2 directory into episode segments with encoded frames."""
     streams = {"image": cfg.image, "pose": cfg.pose, "gripper": cfg.gripper}
+    if not (bag / "metadata.yaml").is_file():
+        raise ValueError(
+            f"{bag} has no metadata.yaml: the recording was never finalised (recorder killed with SIGKILL or "
+            "crashed), so rosbags cannot index it"
+        )
     with AnyReader([bag], default_typestore=default_typestore()) as reader:
         by_topic = {c.topic: c for c in reader.connections}
         missing = [s.topic for s in streams.values() if s.topic not in by_topic]
@@ -263,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         if not bags:
             raise ValueError(f"no rosbag2 directories found under {[str(p) for p in args.bags]}")
         writer = DatasetWriter(args.output, cfg.sync.fps, cfg.encoding, resume=not args.no_resume)
-    except (ConfigError, ValueError, FileNotFoundError, ImportError) as err:
+    except (ConfigError, DatasetError, ValueError, FileNotFoundError, ImportError) as err:
         parser.error(str(err))
     report = run_batch(bags, writer, lambda bag: convert_bag(bag, cfg), to_dict(cfg), desc="bags")
     return print_summary(report, args.output)

@@ -165,8 +165,8 @@ def synchronise(
 
     frame_idx, frame_dist = _nearest(frame_times, grid)
     ok_frame = frame_dist <= tol
-    duplicate = np.zeros(len(grid), dtype=bool)
-    duplicate[1:] = frame_idx[1:] == frame_idx[:-1]
+    duplicate = np.zeros(len(grid), dtype=bool)  # a frame already used by the previous grid point
+    duplicate[1:] = (frame_idx[1:] == frame_idx[:-1]) & ok_frame[:-1]
     ok_frame &= ~duplicate
     tau = frame_times[frame_idx]  # state is taken at the frame's own time
     _, pose_dist = _nearest(pose_times, tau)

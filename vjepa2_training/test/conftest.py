@@ -1,0 +1,49 @@
+"""Fixtures of the vjepa2_training tests: synthetic robot recordings with a known ground truth."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+# pytest's importlib mode imports this file as "vjepa2_training.test.conftest" and, unless the real package
+# was imported before, first registers the package's source folder (no __init__.py) as a namespace module
+# "vjepa2_training" that hides the installed package. Swap in the real package before anything imports it.
+if getattr(sys.modules.get("vjepa2_training"), "__file__", None) is None:
+    sys.modules.pop("vjepa2_training", None)
+    _test_pkg = sys.modules.get("vjepa2_training.test")
+    importlib.import_module("vjepa2_training").test = _test_pkg
+
+from vjepa2_training.synthetic import RobotSample, write_robot_bag
+
+
+def synthetic_sample(i: int, size: tuple[int, int] = (48, 64)) -> RobotSample:
+    """Sample i of a smooth trajectory; the frame's mean brightness encodes i (for alignment checks)."""
+    h, w = size
+    rgb = np.full((h, w, 3), (3 * i) % 256, dtype=np.uint8)
+    col = (2 * i) % (w - 8)
+    rgb[h // 4 : h // 4 + 8, col : col + 8] = (255, 0, 0)
+    position = np.array([0.45 + 0.1 * np.sin(0.05 * i), 0.1 * np.cos(0.05 * i), 0.3 + 0.001 * i])
+    quat = Rotation.from_euler("xyz", [np.pi - 0.01 * i, 0.02 * np.sin(0.1 * i), 0.005 * i]).as_quat()
+    return RobotSample(rgb, position, quat, float(np.clip(i / 40.0, 0.0, 1.0)))
+
+
+@pytest.fixture
+def sample_fn() -> Callable[[int], RobotSample]:
+    """The ground-truth trajectory used by :func:`make_bag`."""
+    return synthetic_sample
+
+
+@pytest.fixture
+def make_bag(tmp_path: Path) -> Callable[..., Path]:
+    """Factory writing a synthetic robot bag: ``make_bag(name, n=60, period_s=1/15, storage='mcap')``."""
+
+    def make(name: str, n: int = 60, period_s: float = 1 / 15, storage: str = "mcap") -> Path:
+        return write_robot_bag(tmp_path / name, synthetic_sample, n, period_s=period_s, storage=storage)
+
+    return make
