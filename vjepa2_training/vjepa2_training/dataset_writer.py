@@ -25,13 +25,13 @@ from .episodes import (
     MANIFEST,
     REPORT,
     DatasetError,
-    atomic_write_json,
     encode_frame,
     load_manifest,
     new_manifest,
     sanitize_id,
     write_episode,
 )
+from .fileio import atomic_write_json
 from .sync import Segment
 
 LOG = logging.getLogger(__name__)

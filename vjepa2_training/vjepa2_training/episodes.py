@@ -18,17 +18,16 @@ Keys of an episode shard (T = number of frames):
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import cv2
 import numpy as np
 
+from .fileio import atomic_write
 from .geometry import ACTION_DIM, EULER_SEQ, STATE_DIM, STATE_LAYOUT, states_to_actions
 
 FORMAT_NAME = "vjepa2_training.episodes"
@@ -48,41 +47,6 @@ class DatasetError(RuntimeError):
 def sanitize_id(text: str) -> str:
     """A file-name-safe episode id derived from ``text``."""
     return _ID_PATTERN.sub("_", text).strip("_") or "episode"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Create ``path`` atomically: ``write(file)`` into a temporary sibling, fsync, then ``os.replace``.
-
-    Readers (and a crash at any moment) see either the old file or the complete new one, never a part.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Atomically write ``data`` to ``path``."""
-    atomic_write(path, lambda f: f.write(data))
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Atomically write ``obj`` as indented JSON."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
 def encode_frame(rgb: np.ndarray, codec: str = "jpeg", quality: int = 95) -> bytes:
