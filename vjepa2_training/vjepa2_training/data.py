@@ -51,8 +51,8 @@ class ClipIndex:
             longest = max((store.num_frames(e) for e in range(len(store))), default=0)
             raise ValueError(
                 f"no episode is long enough for clips of {frames_per_clip} frames with frame_step "
-                f"{frame_step} (needs {span} frames; the longest episode has {longest}). Record longer episodes or use "
-                "shorter clips."
+                f"{frame_step} (needs {span} frames; the longest episode has {longest}). Record longer "
+                "episodes or use shorter clips."
             )
 
     def __len__(self) -> int:
