@@ -98,6 +98,11 @@ def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
         raise ConfigError(f"{where + '.' if where else ''}{key}: unknown key{extra}")
     kwargs = {}
     for name, value in data.items():
+        field = fields[name]
+        if isinstance(value, dict) and field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+            if dataclasses.is_dataclass(default):  # keys not given keep the FIELD's defaults, not the class's
+                value = {**to_dict(default), **value}
         kwargs[name] = _convert(value, hints[name], f"{where + '.' if where else ''}{name}")
     missing = [
         n
@@ -114,7 +119,7 @@ def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
         except (ValueError, TypeError) as err:
             if isinstance(err, ConfigError):
                 raise
-            raise ConfigError(f"{where or 'config'}: {err}") from None
+            raise ConfigError(f"{where}: {err}" if where else str(err)) from None
     return obj
 
 

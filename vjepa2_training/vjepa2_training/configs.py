@@ -182,7 +182,10 @@ class PretrainConfig:
                 f"data.frames_per_clip {self.data.frames_per_clip} must be a multiple of "
                 f"encoder.tubelet_size {self.encoder.tubelet_size}"
             )
-        self.optim.schedule(self.run.total_steps)
+        try:
+            self.optim.schedule(self.run.total_steps)
+        except ValueError as err:
+            raise ValueError(f"optim (with run.total_steps={self.run.total_steps}): {err}") from None
 
 
 @dataclass
@@ -269,7 +272,9 @@ class ACConfig:
         needed = self.loss.rollout_steps + 1
         if self.data.frames_per_clip < needed:
             raise ValueError(
-                f"data.frames_per_clip ({self.data.frames_per_clip}) must be >= loss.rollout_steps + 1 "
-                f"({needed})"
+                f"data.frames_per_clip ({self.data.frames_per_clip}) must be >= loss.rollout_steps + 1 ({needed})"
             )
-        self.optim.schedule(self.run.total_steps)
+        try:
+            self.optim.schedule(self.run.total_steps)
+        except ValueError as err:
+            raise ValueError(f"optim (with run.total_steps={self.run.total_steps}): {err}") from None

@@ -36,9 +36,7 @@ class ClipRef:
 class ClipIndex:
     """All windows of ``frames_per_clip`` frames (every ``frame_step``-th frame) starting every ``stride``."""
 
-    def __init__(
-        self, store: EpisodeStore, frames_per_clip: int, stride: int = 1, frame_step: int = 1
-    ) -> None:
+    def __init__(self, store: EpisodeStore, frames_per_clip: int, stride: int = 1, frame_step: int = 1) -> None:
         if frames_per_clip < 1 or stride < 1 or frame_step < 1:
             raise ValueError("frames_per_clip, stride and frame_step must be >= 1")
         self.frames_per_clip = frames_per_clip
@@ -167,18 +165,34 @@ class ClipDataset(Dataset):
             self._cache = _EpisodeCache(self.store)
         episode = self._cache.get(ref.episode)
         frames = self.index.frame_indices(ref.start)
-        clip = episode.frames(frames)
-        gen = torch.Generator().manual_seed(ref.seed)
         states = episode.states[frames].astype(np.float32)
         if self.index.frame_step == 1:
             actions = episode.actions[frames[:-1]]
         else:
             actions = states_to_actions(episode.states[frames].astype(np.float64))
         return {
-            "video": self.transform(clip, gen),
+            **self.observation(ref, episode, frames),
             "states": torch.from_numpy(np.ascontiguousarray(states)),
             "actions": torch.from_numpy(np.ascontiguousarray(actions, dtype=np.float32)),
         }
+
+    def observation(self, ref: ClipRef, episode: Episode, frames: list[int]) -> dict[str, Tensor]:
+        """The visual part of a sample: ``{"video": [3, T, S, S]}``."""
+        gen = torch.Generator().manual_seed(ref.seed)
+        return {"video": self.transform(episode.frames(frames), gen)}
+
+
+class FeatureClipDataset(ClipDataset):
+    """Like :class:`ClipDataset` but with cached encoder features ``{"features": [T*Npf, D]}`` instead of
+    video; ``cache`` is a :class:`~vjepa2_training.frozen_encoder.FeatureCache`."""
+
+    def __init__(self, store: EpisodeStore, index: ClipIndex, cache) -> None:
+        super().__init__(store, index, transform=None)
+        self.feature_cache = cache
+
+    def observation(self, ref: ClipRef, episode: Episode, frames: list[int]) -> dict[str, Tensor]:
+        features = self.feature_cache.load(episode.episode_id, frames)  # [T, Npf, D]
+        return {"features": features.reshape(-1, features.shape[-1])}
 
 
 def collate(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:

@@ -88,9 +88,7 @@ def select_video(episode: Path, camera: str) -> Path:
         serial = metadata.get(camera, camera)
     path = mp4_dir / f"{serial}.mp4"
     if not path.is_file():
-        raise FileNotFoundError(
-            f"camera {camera!r} -> {path.name} not found; available: {[v.name for v in videos]}"
-        )
+        raise FileNotFoundError(f"camera {camera!r} -> {path.name} not found; available: {[v.name for v in videos]}")
     return path
 
 
@@ -202,9 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         writer = DatasetWriter(args.output, cfg.sync.fps, encoding, resume=not args.no_resume)
     except (ConfigError, DatasetError, ValueError, FileNotFoundError) as err:
         parser.error(str(err))
-    report = run_batch(
-        episodes, writer, lambda ep: import_droid_episode(ep, cfg), to_dict(cfg), desc="episodes"
-    )
+    report = run_batch(episodes, writer, lambda ep: import_droid_episode(ep, cfg), to_dict(cfg), desc="episodes")
     return print_summary(report, args.output)
 
 

@@ -29,9 +29,7 @@ def load_exported(directory: Path, name: str) -> tuple[dict[str, Any], dict[str,
     weights = directory / f"{name}.safetensors"
     config = directory / f"{name}.json"
     if not weights.is_file() or not config.is_file():
-        raise FileNotFoundError(
-            f"{directory} has no exported model {name!r} ({weights.name} + {config.name})"
-        )
+        raise FileNotFoundError(f"{directory} has no exported model {name!r} ({weights.name} + {config.name})")
     return load_file(str(weights)), json.loads(config.read_text())
 
 

@@ -51,9 +51,7 @@ def apply_action(state: np.ndarray, action: np.ndarray) -> np.ndarray:
     state = np.asarray(state, dtype=np.float64)
     action = np.asarray(action, dtype=np.float64)
     rot = Rotation.from_euler(EULER_SEQ, action[3:6]) * Rotation.from_euler(EULER_SEQ, state[3:6])
-    return np.concatenate(
-        [state[:3] + action[:3], rot.as_euler(EULER_SEQ), [np.clip(state[6] + action[6], 0.0, 1.0)]]
-    )
+    return np.concatenate([state[:3] + action[:3], rot.as_euler(EULER_SEQ), [np.clip(state[6] + action[6], 0.0, 1.0)]])
 
 
 def interpolate_poses(

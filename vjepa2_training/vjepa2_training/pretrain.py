@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from vjepa2_core.models import EncoderConfig, MaskPredictor, PredictorConfig, VisionEncoder, encoder_preset
 
 from .augment import RandomResizedCrop
-from .checkpointing import load_checkpoint
+from .checkpointing import CheckpointLoadError, load_checkpoint
 from .config_io import ConfigError, load_yaml, to_dict
 from .configs import EncoderSpec, PredictorSpec, PretrainConfig
 from .data import ClipDataset, ClipIndex
@@ -75,9 +75,7 @@ class _ContextModel(nn.Module):
         self.encoder = encoder
         self.predictor = predictor
 
-    def forward(
-        self, video: Tensor, masks: list[tuple[Tensor, Tensor]], grid_hw: tuple[int, int]
-    ) -> list[Tensor]:
+    def forward(self, video: Tensor, masks: list[tuple[Tensor, Tensor]], grid_hw: tuple[int, int]) -> list[Tensor]:
         preds = []
         for g, (context_idx, target_idx) in enumerate(masks):
             tokens = self.encoder(video, token_indices=context_idx)
@@ -116,9 +114,7 @@ class PretrainTask(Task):
         # only mask tokens 0..len(masks)-1 are used; the others receive no gradient
         return self.predictor_config.num_mask_tokens > len(self.cfg.masks)
 
-    def loss(
-        self, batch: dict[str, Tensor], step: int, fixed: bool = False
-    ) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: dict[str, Tensor], step: int, fixed: bool = False) -> tuple[Tensor, dict[str, float]]:
         video = batch["video"]
         local = video.shape[0]
         global_batch = local * self.info.world_size
@@ -135,7 +131,7 @@ class PretrainTask(Task):
             wanted = torch.gather(targets, 1, tgt.unsqueeze(-1).expand(-1, -1, targets.shape[-1]))
             losses.append((pred.float() - wanted).abs().mean())
         total = torch.stack(losses).mean()
-        metrics = {f"loss_mask{g}": float(v) for g, v in enumerate(losses)}
+        metrics = {f"loss_mask{g}": float(v.detach()) for g, v in enumerate(losses)}
         metrics["ema"] = self.momentum(step)
         return total, metrics
 
@@ -183,9 +179,7 @@ def build_dataset(cfg: PretrainConfig) -> ClipDataset:
     """Clip dataset with random-resized-crop augmentation."""
     store = EpisodeStore(cfg.data.roots)
     index = ClipIndex(store, cfg.data.frames_per_clip, cfg.data.clip_stride, cfg.data.frame_step)
-    transform = RandomResizedCrop(
-        cfg.data.crop_size, cfg.data.crop_scale, cfg.data.crop_ratio, cfg.data.hflip
-    )
+    transform = RandomResizedCrop(cfg.data.crop_size, cfg.data.crop_scale, cfg.data.crop_ratio, cfg.data.hflip)
     return ClipDataset(store, index, transform)
 
 
@@ -203,19 +197,15 @@ def pretrain(cfg: PretrainConfig) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``vjepa2-pretrain``."""
-    parser = argparse.ArgumentParser(
-        prog="vjepa2-pretrain", description="V-JEPA 2 masked latent pretraining."
-    )
+    parser = argparse.ArgumentParser(prog="vjepa2-pretrain", description="V-JEPA 2 masked latent pretraining.")
     parser.add_argument("--config", required=True, help="YAML PretrainConfig")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
-    )
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_yaml(PretrainConfig, args.config, args.set)
         result = pretrain(cfg)
-    except (ConfigError, DatasetError, ValueError) as err:
+    except (ConfigError, DatasetError, CheckpointLoadError, ValueError, FileNotFoundError) as err:
         print(f"vjepa2-pretrain: error: {err}", file=sys.stderr)
         return 2
     return 0 if result.completed else 3

@@ -53,9 +53,7 @@ class RunLogger:
             with self.csv_path.open(newline="") as f:
                 reader = csv.DictReader(f)
                 if reader.fieldnames and list(reader.fieldnames) != self.fields:
-                    raise ValueError(
-                        f"{self.csv_path} has columns {reader.fieldnames}, this run logs {self.fields}"
-                    )
+                    raise ValueError(f"{self.csv_path} has columns {reader.fieldnames}, this run logs {self.fields}")
                 rows = [r for r in reader if int(r["step"]) <= resume_step]
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=self.fields)

@@ -117,8 +117,6 @@ def write_robot_bag(
             t = start_ns + round(i * period_s * NS)
             finger = (1.0 - float(sample.gripper)) * topics.finger_open
             bag.write_message(topics.pose, t, pose_message(ts, sample.position, sample.quat_xyzw, t))
-            bag.write_message(
-                topics.gripper, t, joint_state_message(ts, topics.finger_joints, [finger, finger], t)
-            )
+            bag.write_message(topics.gripper, t, joint_state_message(ts, topics.finger_joints, [finger, finger], t))
             bag.write_message(topics.image, t, image_message(ts, sample.rgb, t))
     return Path(path)

@@ -59,9 +59,7 @@ class Task(ABC):
         self.ddp = module
 
     @abstractmethod
-    def loss(
-        self, batch: dict[str, Tensor], step: int, fixed: bool = False
-    ) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: dict[str, Tensor], step: int, fixed: bool = False) -> tuple[Tensor, dict[str, float]]:
         """Loss of one (local) batch; ``fixed`` marks the held-out evaluation batch."""
 
     def after_step(self, step: int) -> None:  # noqa: B027 - optional hook
@@ -160,9 +158,7 @@ def run_training(
     if latest.is_file():
         state = load_checkpoint(latest, map_location=info.device, kind=task.kind)
         if state["step"] > run.total_steps:
-            raise CheckpointLoadError(
-                f"{latest} is at step {state['step']}, beyond total_steps {run.total_steps}"
-            )
+            raise CheckpointLoadError(f"{latest} is at step {state['step']}, beyond total_steps {run.total_steps}")
         task.load_state_dict(state["models"])
         optimizer.load_state_dict(state["optimizer"])
         start_step = int(state["step"])
@@ -186,9 +182,7 @@ def run_training(
     fixed_sampler = GlobalBatchSampler(
         dataset.index, run.batch_size, run.seed + FIXED_BATCH_SEED_OFFSET, 1, 0, info.rank, info.world_size
     )
-    fixed_batch = (
-        collate([dataset[ref] for ref in fixed_sampler.batch_for_step(0)]) if run.eval_every else None
-    )
+    fixed_batch = collate([dataset[ref] for ref in fixed_sampler.batch_for_step(0)]) if run.eval_every else None
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
@@ -247,9 +241,7 @@ def run_training(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if optim.grad_clip is not None:
-                metrics["grad_norm"] = float(
-                    torch.nn.utils.clip_grad_norm_(module.parameters(), optim.grad_clip)
-                )
+                metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(module.parameters(), optim.grad_clip))
             optimizer.step()
             task.after_step(step)
             done = step + 1
