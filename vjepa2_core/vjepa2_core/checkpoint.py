@@ -870,6 +870,8 @@ def read_all_components(
     num_heads: int | None = None,
     img_size: int | None = None,
     encoder_entry: str | None = None,
+    predictor_num_heads: int | None = None,
+    classifier_num_heads: int | None = None,
 ) -> tuple[CheckpointSummary, dict[str, tuple[str, Any, dict[str, Tensor]]]]:
     """Everything loadable in a checkpoint: summary and ``{name: (kind, config, state dict)}`` (not yet built)."""
     p = Path(path)
@@ -898,15 +900,15 @@ def read_all_components(
         if "predictor" in ckpt:
             name, sd = official_entry(ckpt, p, ["predictor"])
             if "action_encoder.weight" in sd:
-                found["ac_predictor"] = ("ac_predictor", infer_ac_config(sd, str(p)), sd)
+                found["ac_predictor"] = ("ac_predictor", infer_ac_config(sd, str(p), predictor_num_heads), sd)
                 entries["ac_predictor"] = name
             else:
                 pimg = img_size or (384 if "384" in p.name else None)
-                found["predictor"] = ("predictor", infer_predictor_config(sd, str(p), None, pimg), sd)
+                found["predictor"] = ("predictor", infer_predictor_config(sd, str(p), predictor_num_heads, pimg), sd)
                 entries["predictor"] = name
         if "classifiers" in ckpt or "classifier" in ckpt:
             name, sd = official_entry(ckpt, p, ["classifiers", "classifier"])
-            found["classifier"] = ("classifier", infer_classifier_config(sd, str(p)), sd)
+            found["classifier"] = ("classifier", infer_classifier_config(sd, str(p), classifier_num_heads), sd)
             entries["classifier"] = name
         if not found:
             raise CheckpointError(
