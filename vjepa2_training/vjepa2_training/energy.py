@@ -22,13 +22,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vjepa2_core.checkpoint import load_ac_predictor
 from vjepa2_core.models import ACPredictor, ACPredictorConfig
 
 from .augment import CenterCropResize
 from .checkpointing import LATEST, load_checkpoint
 from .configs import FrozenEncoderSpec
 from .episodes import EpisodeStore
-from .export import load_exported
+from .export import export_metadata
 from .frozen_encoder import encode_frames, load_frozen_encoder
 
 
@@ -51,23 +52,19 @@ class EnergyLandscape:
 
 
 def load_ac_run(run_dir: Path, device: torch.device) -> tuple[ACPredictor, dict]:
-    """The trained predictor and the frozen-encoder description of an AC run (export or latest checkpoint)."""
-    export = run_dir / "export"
-    if (export / "ac_predictor.safetensors").is_file():
-        state, config = load_exported(export, "ac_predictor")
-        encoder_info = json.loads((export / "frozen_encoder.json").read_text())
+    """The trained predictor of an AC run (its export, else its latest checkpoint) and how to encode frames:
+    ``{"frozen_encoder": {"checkpoint", "source"}, "crop_size", "crop_aspect"}``."""
+    exported = run_dir / "export" / "ac_predictor.safetensors"
+    if exported.is_file():
+        predictor = load_ac_predictor(exported, device=device)
+        info = export_metadata(exported)
     else:
         ckpt = load_checkpoint(run_dir / "checkpoints" / LATEST, kind="ac")
-        state, config = ckpt["models"]["predictor"], ckpt["models"]["predictor_config"]
+        predictor = ACPredictor(ACPredictorConfig.from_dict(ckpt["models"]["predictor_config"]), init_weights=False)
+        predictor.load_state_dict(ckpt["models"]["predictor"])
         cfg = ckpt["config"]
-        encoder_info = {
-            **cfg["encoder"],
-            "crop_size": cfg["data"]["crop_size"],
-            "crop_aspect": cfg["data"]["crop_aspect"],
-        }
-    predictor = ACPredictor(ACPredictorConfig.from_dict(config), init_weights=False)
-    predictor.load_state_dict(state)
-    return predictor.to(device).eval(), encoder_info
+        info = {"frozen_encoder": cfg["encoder"], **{k: cfg["data"][k] for k in ("crop_size", "crop_aspect")}}
+    return predictor.to(device).eval(), info
 
 
 @torch.no_grad()
@@ -85,7 +82,7 @@ def energy_landscape(
     """Energy over a ``grid`` x ``grid`` lattice of Δx, Δy in [-span, span] around recorded step ``step``."""
     dev = torch.device(device)
     predictor, info = load_ac_run(Path(ac_run), dev)
-    encoder = load_frozen_encoder(FrozenEncoderSpec(info["checkpoint"], info["source"]), dev)
+    encoder = load_frozen_encoder(FrozenEncoderSpec(**info["frozen_encoder"]), dev)
     store = EpisodeStore(dataset)
     if not 0 <= episode < len(store):
         raise ValueError(f"episode index {episode} out of range: the dataset has {len(store)} episodes")

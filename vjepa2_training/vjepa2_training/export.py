@@ -1,36 +1,31 @@
-"""Final model artefacts of a run: ``<name>.safetensors`` (weights) + ``<name>.json`` (model config)."""
+"""Final model artefacts of a run, in vjepa2-core's checkpoint format (``NAME.safetensors`` + ``NAME.json``).
+
+These files load with ``vjepa2_core.checkpoint.load_encoder`` / ``load_predictor`` / ``load_ac_predictor``, so
+the perception and planner nodes use a trained model exactly like an official checkpoint.
+"""
 
 from __future__ import annotations
 
-import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .fileio import atomic_write, atomic_write_json
+from vjepa2_core.checkpoint import read_ours, save_pretrained
 
 
-def export_models(directory: Path, models: dict[str, tuple[nn.Module, dict[str, Any]]]) -> None:
-    """Write each ``name -> (module, config dict)`` as safetensors + JSON config, atomically."""
+def export_model(directory: Path, name: str, module: nn.Module, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``directory/name.safetensors`` + ``name.json`` atomically (both files appear complete or not)."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name, (module, config) in models.items():
-        tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
-        path = directory / f"{name}.safetensors"
-        tmp = directory / f".{name}.safetensors.tmp"
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
-        tmp.replace(path)
-        atomic_write_json(directory / f"{name}.json", config)
+    with tempfile.TemporaryDirectory(dir=directory, prefix=f".{name}.") as tmp:
+        save_pretrained(module, Path(tmp) / f"{name}.safetensors", metadata=metadata)
+        os.replace(Path(tmp) / f"{name}.safetensors", directory / f"{name}.safetensors")
+        os.replace(Path(tmp) / f"{name}.json", directory / f"{name}.json")
+    return directory / f"{name}.safetensors"
 
 
-def load_exported(directory: Path, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(state_dict, config) of an exported model."""
-    weights = directory / f"{name}.safetensors"
-    config = directory / f"{name}.json"
-    if not weights.is_file() or not config.is_file():
-        raise FileNotFoundError(f"{directory} has no exported model {name!r} ({weights.name} + {config.name})")
-    return load_file(str(weights)), json.loads(config.read_text())
-
-
-__all__ = ["atomic_write", "export_models", "load_exported"]
+def export_metadata(path: Path) -> dict[str, Any]:
+    """The ``metadata`` block stored with an exported model."""
+    return dict(read_ours(path)[2].get("metadata", {}))

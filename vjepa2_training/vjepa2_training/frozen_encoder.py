@@ -20,13 +20,13 @@ from safetensors.torch import save_file
 from torch import Tensor
 from tqdm import tqdm
 
+from vjepa2_core.checkpoint import load_encoder
 from vjepa2_core.models import EncoderConfig, VisionEncoder
 
 from .checkpointing import LATEST, load_checkpoint
 from .configs import FeatureCacheSpec, FrozenEncoderSpec
 from .distributed import DistInfo, barrier
 from .episodes import EpisodeStore
-from .export import load_exported
 from .fileio import atomic_write_json
 
 LOG = logging.getLogger("vjepa2_training.frozen_encoder")
@@ -36,14 +36,14 @@ _CACHE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.fl
 def load_frozen_encoder(spec: FrozenEncoderSpec, device: torch.device) -> VisionEncoder:
     """Load the encoder named by ``spec`` (eval mode, no gradients).
 
-    ``pretrain_run``: a ``vjepa2-pretrain`` run directory, its ``checkpoints/latest.pt``, or its ``export/``
-    directory; the EMA target encoder is used. ``core``: anything ``vjepa2_core.checkpoint.load_encoder`` reads.
+    ``pretrain_run``: a ``vjepa2-pretrain`` run directory or checkpoint file (its EMA target encoder).
+    ``core``: anything ``vjepa2_core.checkpoint.load_encoder`` reads (official ``.pt`` -- its
+    ``target_encoder`` entry, as V-JEPA 2-AC uses --, HF directory, or a run's ``export/encoder.safetensors``).
     """
     path = Path(spec.checkpoint)
     if spec.source == "core":
-        from vjepa2_core.checkpoint import load_encoder
-
-        encoder = load_encoder(path)
+        entry = "target_encoder" if path.suffix in (".pt", ".pth") else None
+        encoder = load_encoder(path, entry=entry)
     else:
         state, config = _pretrain_encoder_state(path)
         encoder = VisionEncoder(EncoderConfig.from_dict(config), init_weights=False)
@@ -52,10 +52,7 @@ def load_frozen_encoder(spec: FrozenEncoderSpec, device: torch.device) -> Vision
 
 
 def _pretrain_encoder_state(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    if path.is_dir() and (path / "target_encoder.safetensors").is_file():
-        return load_exported(path, "target_encoder")
-    if path.is_dir() and (path / "export" / "target_encoder.safetensors").is_file():
-        return load_exported(path / "export", "target_encoder")
+    """EMA target encoder (state, config) of a pretraining run directory or checkpoint file."""
     if path.is_dir():
         path = path / "checkpoints" / LATEST
     models = load_checkpoint(path, kind="pretrain")["models"]

@@ -28,7 +28,7 @@ from .configs import EncoderSpec, PredictorSpec, PretrainConfig
 from .data import ClipDataset, ClipIndex
 from .distributed import DistInfo, init_distributed, shutdown_distributed
 from .episodes import DatasetError, EpisodeStore
-from .export import export_models
+from .export import export_model
 from .masks import sample_masks
 from .schedules import linear
 from .trainer import Task, configure_runtime, run_training
@@ -166,13 +166,9 @@ class PretrainTask(Task):
         self.target.load_state_dict(state["target_encoder"])
 
     def export(self, run_dir: Path) -> None:
-        export_models(
-            run_dir / "export",
-            {
-                "target_encoder": (self.target, self.encoder_config.to_dict()),
-                "predictor": (self.model.predictor, self.predictor_config.to_dict()),
-            },
-        )
+        meta = {"run_dir": str(run_dir.resolve()), "steps": self.cfg.run.total_steps, "weights": "ema_target"}
+        export_model(run_dir / "export", "encoder", self.target, meta)
+        export_model(run_dir / "export", "predictor", self.model.predictor, meta)
 
 
 def build_dataset(cfg: PretrainConfig) -> ClipDataset:

@@ -31,8 +31,7 @@ from .configs import ACConfig, ACPredictorSpec
 from .data import ClipDataset, ClipIndex, FeatureClipDataset
 from .distributed import DistInfo, init_distributed, shutdown_distributed
 from .episodes import DatasetError, EpisodeStore
-from .export import export_models
-from .fileio import atomic_write_json
+from .export import export_model
 from .frozen_encoder import FeatureCache, cache_key, encode_frames, load_frozen_encoder
 from .trainer import Task, configure_runtime, run_training
 
@@ -130,15 +129,16 @@ class ACTask(Task):
         self.model.predictor.load_state_dict(state["predictor"])
 
     def export(self, run_dir: Path) -> None:
-        export_models(run_dir / "export", {"ac_predictor": (self.model.predictor, self.ac_config.to_dict())})
-        atomic_write_json(
-            run_dir / "export" / "frozen_encoder.json",
-            {
-                **to_dict(self.cfg.encoder),
-                "crop_size": self.cfg.data.crop_size,
-                "crop_aspect": self.cfg.data.crop_aspect,
+        meta = {
+            "frozen_encoder": {
+                "checkpoint": str(Path(self.cfg.encoder.checkpoint).resolve()),
+                "source": self.cfg.encoder.source,
             },
-        )
+            "crop_size": self.cfg.data.crop_size,
+            "crop_aspect": self.cfg.data.crop_aspect,
+            "steps": self.cfg.run.total_steps,
+        }
+        export_model(run_dir / "export", "ac_predictor", self.model.predictor, meta)
 
 
 def build_dataset(cfg: ACConfig, encoder: VisionEncoder, info: DistInfo) -> ClipDataset:

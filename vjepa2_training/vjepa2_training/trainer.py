@@ -245,7 +245,7 @@ def run_training(
             optimizer.step()
             task.after_step(step)
             done = step + 1
-            row = {"loss": mean_across_ranks(float(loss), info), "lr": lr}
+            row = {"loss": mean_across_ranks(float(loss.detach()), info), "lr": lr}
             row.update({k: mean_across_ranks(v, info) for k, v in metrics.items() if k in fields})
             if fixed_batch is not None and (done % run.eval_every == 0 or done == run.total_steps):
                 row["fixed_loss"] = evaluate()
