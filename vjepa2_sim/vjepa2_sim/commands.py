@@ -30,8 +30,8 @@ class CommandLimits:
     max_delta_rotation: float = 0.8  # [rad] rotation angle of one delta command
     max_linear_speed: float = 0.5  # [m/s] twist commands
     max_angular_speed: float = 1.5  # [rad/s] twist commands
-    workspace_min: tuple[float, float, float] = (0.25, -0.45, 0.015)  # [m] TCP box in panda_link0
-    workspace_max: tuple[float, float, float] = (0.78, 0.45, 0.75)  # [m]
+    workspace_min: tuple[float, float, float] = (0.3, -0.3, 0.015)  # [m] TCP box in panda_link0
+    workspace_max: tuple[float, float, float] = (0.7, 0.3, 0.55)  # [m]
 
     def __post_init__(self) -> None:
         for name in ("max_delta_translation", "max_delta_rotation", "max_linear_speed", "max_angular_speed"):
@@ -47,7 +47,7 @@ class CommandLimits:
 
 
 def finite_vector(name: str, value: Sequence[float] | np.ndarray, size: int) -> np.ndarray:
-    """``value`` as a float array of shape (size,), or :class:`CommandError` if it is not that or not finite."""
+    """``value`` as a float array of shape (size,); :class:`CommandError` if it is not that or not finite."""
     try:
         arr = np.asarray(value, dtype=float).reshape(-1)
     except (TypeError, ValueError) as exc:
@@ -75,8 +75,8 @@ def check_delta(dxyz: Sequence[float], drot_xyz: Sequence[float], limits: Comman
     d = finite_vector("translation delta", dxyz, 3)
     r = finite_vector("rotation delta", drot_xyz, 3)
     if np.linalg.norm(d) > limits.max_delta_translation:
-        raise CommandError(f"translation delta {np.round(d, 4).tolist()} m has norm {np.linalg.norm(d):.3f} m, "
-                           f"above max_delta_translation = {limits.max_delta_translation} m")
+        raise CommandError(f"translation delta {np.round(d, 4).tolist()} m has norm {np.linalg.norm(d):.3f} "
+                           f"m, above max_delta_translation = {limits.max_delta_translation} m")
     if np.linalg.norm(r) > limits.max_delta_rotation:
         raise CommandError(f"rotation delta {np.round(r, 4).tolist()} rad is {np.linalg.norm(r):.3f} rad, "
                            f"above max_delta_rotation = {limits.max_delta_rotation} rad")

@@ -74,11 +74,15 @@ class DlsIk:
     """Position + orientation IK of a site by damped least squares, within the joint limits.
 
     A weak pull towards ``q_rest`` in the Jacobian's null space keeps the redundant 7th degree of
-    freedom near a comfortable posture. The solver works on its own scratch ``MjData``.
+    freedom near a comfortable posture. The damping grows with the remaining error
+    (``lambda^2 = damping^2 + (error_damping * |e|)^2``): precise near the target, and repeated solves
+    towards an unreachable target settle on the closest pose instead of alternating between two
+    solutions. The solver works on its own scratch ``MjData``.
     """
 
     def __init__(self, model: mujoco.MjModel, site: str, q_rest: np.ndarray, *, damping: float = 1e-2,
-                 limit_margin: float = 0.02, nullspace_gain: float = 0.05, max_step: float = 0.2) -> None:
+                 error_damping: float = 1.0, limit_margin: float = 0.02, nullspace_gain: float = 0.05,
+                 max_step: float = 0.2) -> None:
         self._m = model
         self._d = mujoco.MjData(model)
         self._site = model.site(site).id
@@ -89,6 +93,7 @@ class DlsIk:
         self.q_max = ranges[:, 1] - limit_margin
         self.q_rest = np.asarray(q_rest, float).copy()
         self._damping2 = damping**2
+        self._error_damping2 = error_damping**2
         self._null_gain = nullspace_gain
         self._max_step = max_step
         self._jacp = np.zeros((3, model.nv))
@@ -102,28 +107,40 @@ class DlsIk:
         mujoco.mju_mat2Quat(self._quat, self._d.site_xmat[self._site])
         return self._d.site_xpos[self._site].copy(), self._quat.copy()
 
+    def _error(self, q: np.ndarray, target_pos: np.ndarray, target_wxyz: np.ndarray) -> np.ndarray:
+        pos, quat = self.forward(q)
+        return np.concatenate([target_pos - pos, rotation_error(target_wxyz, quat)])
+
     def solve(self, target_pos: np.ndarray, target_wxyz: np.ndarray, q_init: np.ndarray, *,
               iters: int = 100, pos_tol: float = 1e-5, rot_tol: float = 1e-4) -> IkResult:
-        """Iterate from ``q_init`` towards the target TCP pose; returns the best joints found."""
+        """Iterate from ``q_init`` towards the target TCP pose; returns the best joints found.
+
+        A step is taken only if it reduces the error (halving it up to 5 times), so the iteration settles
+        on the closest reachable pose when the target is out of reach.
+        """
         q = np.clip(np.asarray(q_init, float), self.q_min, self.q_max)
-        err = np.zeros(6)
+        err = self._error(q, target_pos, target_wxyz)
         eye6 = np.eye(6)
-        for iteration in range(iters + 1):
-            pos, quat = self.forward(q)
-            err[:3] = target_pos - pos
-            err[3:] = rotation_error(target_wxyz, quat)
-            done = np.linalg.norm(err[:3]) <= pos_tol and np.linalg.norm(err[3:]) <= rot_tol
-            if done or iteration == iters:
+        for _ in range(iters):
+            if np.linalg.norm(err[:3]) <= pos_tol and np.linalg.norm(err[3:]) <= rot_tol:
                 break
-            mujoco.mj_comPos(self._m, self._d)
+            mujoco.mj_comPos(self._m, self._d)  # the scratch data holds the kinematics of q
             mujoco.mj_jacSite(self._m, self._d, self._jacp, self._jacr, self._site)
             jac = np.vstack([self._jacp[:, self._vadr], self._jacr[:, self._vadr]])
-            jac_pinv = jac.T @ np.linalg.solve(jac @ jac.T + self._damping2 * eye6, eye6)
-            dq = jac_pinv @ err
-            dq += (np.eye(7) - jac_pinv @ jac) @ (self._null_gain * (self.q_rest - q))
+            damping2 = self._damping2 + self._error_damping2 * float(err @ err)
+            jac_pinv = jac.T @ np.linalg.solve(jac @ jac.T + damping2 * eye6, eye6)
+            dq = jac_pinv @ err + (np.eye(7) - jac_pinv @ jac) @ (self._null_gain * (self.q_rest - q))
             step = np.linalg.norm(dq)
             if step > self._max_step:
                 dq *= self._max_step / step
-            q = np.clip(q + dq, self.q_min, self.q_max)
+            for _ in range(5):
+                candidate = np.clip(q + dq, self.q_min, self.q_max)
+                candidate_err = self._error(candidate, target_pos, target_wxyz)
+                if candidate_err @ candidate_err < err @ err:
+                    q, err = candidate, candidate_err
+                    break
+                dq *= 0.5
+            else:
+                break  # no step reduces the error: closest reachable pose
         return IkResult(q=q, position_error=float(np.linalg.norm(err[:3])),
                         rotation_error=float(np.linalg.norm(err[3:])))

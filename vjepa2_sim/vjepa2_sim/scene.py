@@ -85,7 +85,7 @@ def look_at_xyaxes(pos: Sequence[float], target: Sequence[float], up: Sequence[f
 
 
 def _add_cup(body: mujoco.MjsBody, rgba: Sequence[float], mass: float) -> None:
-    """A cup made of a base disc, a ring of wall slabs and a handle (all boxes/cylinders, cheap to collide)."""
+    """A cup: a base disc, a ring of wall slabs and a handle (boxes and a cylinder, cheap to collide)."""
     radius, half_h, wall, n = 0.04, 0.045, 0.005, 14
     per_geom_mass = mass / (n + 2)
     body.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[radius, 0.004, 0], pos=[0, 0, -half_h + 0.004],
@@ -125,10 +125,11 @@ def build_spec(panda_dir: Path, *, max_image_size: int = 1024) -> mujoco.MjSpec:
                                rgba=[1, 0, 0, 0], group=5)
 
     world = spec.worldbody
+    directional = mujoco.mjtLightType.mjLIGHT_DIRECTIONAL
     world.add_light(name=KEY_LIGHT, pos=[0.6, 0.6, 1.8], dir=[-0.1, -0.35, -1.0], castshadow=False,
-                    diffuse=[0.55, 0.55, 0.52], specular=[0.1, 0.1, 0.1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL)
+                    diffuse=[0.55, 0.55, 0.52], specular=[0.1, 0.1, 0.1], type=directional)
     world.add_light(name=FILL_LIGHT, pos=[1.5, -0.8, 1.2], dir=[-0.7, 0.4, -0.6], castshadow=False,
-                    diffuse=[0.25, 0.26, 0.3], specular=[0.0, 0.0, 0.0], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL)
+                    diffuse=[0.25, 0.26, 0.3], specular=[0.0, 0.0, 0.0], type=directional)
 
     floor_z = -0.76
     world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[4, 4, 0.1], pos=[0, 0, floor_z],

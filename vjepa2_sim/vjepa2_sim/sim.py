@@ -14,6 +14,7 @@ Conventions: positions in metres in the robot base frame ``panda_link0`` (= MuJo
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,9 +76,14 @@ class CameraIntrinsics:
 
 @dataclass(frozen=True)
 class MotionResult:
-    """Outcome of a motion command (for blocking calls: after it settled or timed out)."""
+    """Outcome of a motion command (for blocking calls: after it settled or timed out).
+
+    ``settled``: the motion is over (arm at rest, gripper stopped). ``reached``: settled within 0.5 mm and
+    0.01 rad of the target; settled but not reached means the target was unreachable or blocked by contact.
+    """
 
     settled: bool
+    reached: bool
     message: str
     elapsed: float  # [s] simulated time since the command was accepted
     position_error: float  # [m] TCP to target
@@ -124,7 +130,9 @@ class FrankaSim:
     SETTLE_ROT_TOL = 1e-2  # [rad]
     SETTLE_JOINT_VEL = 0.02  # [rad/s]
     SETTLE_FINGER_TOL = 1e-3  # [m]
-    SETTLE_TICKS = 3  # consecutive control updates that must satisfy the settle test
+    SETTLE_TICKS = 3  # control updates at rest, on target, before a motion counts as reached
+    MAX_JOINT_SPEED = 2.0  # [rad/s] rate limit of the joint targets (the Panda allows 2.175-2.61)
+    STOPPED_SHORT_TICKS = 15  # control updates at rest, off target, before it counts as stopped short
 
     def __init__(self, seed: int = 0, image_size: tuple[int, int] = (256, 256), render: bool = True,
                  asset_dir: str | os.PathLike[str] | None = None, limits: CommandLimits | None = None,
@@ -163,8 +171,7 @@ class FrankaSim:
         self._light_ids = [m.light(scene.KEY_LIGHT).id, m.light(scene.FILL_LIGHT).id]
         self._nominal_light = [(m.light_dir[i].copy(), m.light_diffuse[i].copy()) for i in self._light_ids]
         self._nominal_ambient = m.vis.headlight.ambient.copy()
-        self._state_spec = mujoco.mjtState.mjSTATE_INTEGRATION
-        self._saved_state = np.empty(mujoco.mj_stateSize(m, self._state_spec))
+        self._backup = mujoco.MjData(m)  # the live state while a goal image is rendered
 
         self.ik = DlsIk(m, scene.TCP_SITE, q_rest=_MENAGERIE_HOME_Q)
         home = self.ik.solve(HOME_TCP_POS, xyzw_to_wxyz(HOME_TCP_QUAT), _MENAGERIE_HOME_Q, iters=300)
@@ -183,7 +190,13 @@ class FrankaSim:
             # The GL context is bound to the thread that made it, so one private thread does all rendering
             # and the API can be called from any (one at a time) thread, e.g. ROS executor threads.
             self._render_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mujoco-render")
-            self._renderer = self._render_pool.submit(mujoco.Renderer, m, height, width).result()
+            try:
+                self._renderer = self._render_pool.submit(mujoco.Renderer, m, height, width).result()
+            except mujoco.FatalError as exc:
+                self.close()
+                raise RuntimeError(
+                    f"cannot create an OpenGL context for rendering ({exc}). Set MUJOCO_GL=egl (or osmesa) "
+                    "before anything imports mujoco; importing vjepa2_sim first does that.") from exc
 
         self._next_seed = int(seed)
         self.episode_seed = int(seed)
@@ -207,10 +220,8 @@ class FrankaSim:
         self.close()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # at interpreter shutdown there is nothing sensible left to do
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown; nothing sensible left to do
-            pass
 
     # ------------------------------------------------------------------ reset / objects
     def reset(self, seed: int | None = None, config: ResetConfig | None = None) -> int:
@@ -232,12 +243,14 @@ class FrankaSim:
             q_arm = finite_vector("joint_positions", config.joint_positions, 7)
             if np.any(q_arm < self.ik.q_min) or np.any(q_arm > self.ik.q_max):
                 raise CommandError(f"joint_positions {np.round(q_arm, 3).tolist()} outside the joint limits "
-                                   f"{np.round(self.ik.q_min, 3).tolist()} .. {np.round(self.ik.q_max, 3).tolist()}")
+                                   f"{np.round(self.ik.q_min, 3).tolist()} .. "
+                                   f"{np.round(self.ik.q_max, 3).tolist()}")
         closure = check_closure(config.gripper)
         unknown = set(config.object_poses) - set(scene.OBJECT_NAMES)
         if unknown:
             raise CommandError(f"unknown object(s) {sorted(unknown)}; known: {list(scene.OBJECT_NAMES)}")
-        given_poses = {name: self._check_object_pose(name, *pose) for name, pose in config.object_poses.items()}
+        given_poses = {name: self._check_object_pose(name, *pose)
+                       for name, pose in config.object_poses.items()}
 
         mujoco.mj_resetData(m, d)
         self._apply_appearance(rng if self.randomize else None)
@@ -247,7 +260,8 @@ class FrankaSim:
         for obj in scene.OBJECTS:
             pos, quat = given_poses.get(obj.name) or poses.get(obj.name) or (
                 np.array([*obj.nominal_xy, obj.half_height]), np.array([0.0, 0.0, 0.0, 1.0]))
-            d.qpos[self._obj_q[obj.name]:self._obj_q[obj.name] + 7] = np.concatenate([pos, xyzw_to_wxyz(quat)])
+            adr = self._obj_q[obj.name]
+            d.qpos[adr:adr + 7] = np.concatenate([pos, xyzw_to_wxyz(quat)])
         d.qpos[self._arm_q] = q_arm
         d.qpos[self._finger_q] = (1.0 - closure) * scene.FINGER_MAX
         mujoco.mj_forward(m, d)
@@ -260,7 +274,7 @@ class FrankaSim:
         self._gripper_cmd_time = 0.0
         self._twist: _Twist | None = None
         self._clamped = False
-        self._settled_ticks = self.SETTLE_TICKS
+        self._rest_ticks = self.STOPPED_SHORT_TICKS
         self._command_time = 0.0
         self._tick = 0
         d.ctrl[self._arm_act] = q_arm
@@ -472,14 +486,18 @@ class FrankaSim:
         self._start_motion()
 
     def _start_motion(self) -> None:
-        self._settled_ticks = 0
+        self._rest_ticks = 0
         self._command_time = self.data.time
 
     def _finish(self, blocking: bool) -> MotionResult:
-        if blocking:
-            deadline = self.data.time + self.settle_timeout
-            while not self.is_settled() and self.data.time < deadline:
-                self.step(self.CONTROL_SUBSTEPS)
+        return self.wait_until_settled() if blocking else self.motion_result()
+
+    def wait_until_settled(self, timeout: float | None = None) -> MotionResult:
+        """Step the physics until the current motion is over or ``timeout`` (default ``settle_timeout``)
+        seconds of simulated time have passed; return the outcome."""
+        deadline = self.data.time + (self.settle_timeout if timeout is None else timeout)
+        while not self.is_settled() and self.data.time < deadline:
+            self.step(self.CONTROL_SUBSTEPS)
         return self.motion_result()
 
     # ------------------------------------------------------------------ control loop
@@ -508,59 +526,71 @@ class FrankaSim:
                 self._target_rot = Rotation.from_rotvec(self._twist.angular * dt) * self._target_rot
         step = self._target_pos - self._ref_pos
         dist, max_step = float(np.linalg.norm(step)), self.cartesian_speed * dt
-        self._ref_pos = self._target_pos.copy() if dist <= max_step else self._ref_pos + step * (max_step / dist)
+        if dist <= max_step:
+            self._ref_pos = self._target_pos.copy()
+        else:
+            self._ref_pos = self._ref_pos + step * (max_step / dist)
         turn = (self._target_rot * self._ref_rot.inv()).as_rotvec()
         angle, max_turn = float(np.linalg.norm(turn)), self.angular_speed * dt
         self._ref_rot = self._target_rot if angle <= max_turn else (
             Rotation.from_rotvec(turn * (max_turn / angle)) * self._ref_rot)
         sol = self.ik.solve(self._ref_pos, xyzw_to_wxyz(self._ref_rot.as_quat()), self._q_cmd, iters=5)
-        self._q_cmd = sol.q
-        self.data.ctrl[self._arm_act] = sol.q
+        max_dq = self.MAX_JOINT_SPEED * dt
+        self._q_cmd = self._q_cmd + np.clip(sol.q - self._q_cmd, -max_dq, max_dq)
+        self.data.ctrl[self._arm_act] = self._q_cmd
         self.data.ctrl[self._gripper_act] = (1.0 - self._gripper_cmd) * scene.GRIPPER_CTRL_MAX
-        self._settled_ticks = self._settled_ticks + 1 if self._settle_test() else 0
+        self._rest_ticks = self._rest_ticks + 1 if self._at_rest() else 0
 
     def _errors(self) -> tuple[float, float]:
         pos, quat = self.ee_pose()
         rot_err = rotation_error(xyzw_to_wxyz(self._target_rot.as_quat()), xyzw_to_wxyz(quat))
         return float(np.linalg.norm(self._target_pos - pos)), float(np.linalg.norm(rot_err))
 
-    def _settle_test(self) -> bool:
+    def _at_rest(self) -> bool:
+        """Nothing left to command (no twist, reference on target) and arm and fingers stopped."""
         if self._twist is not None or not np.array_equal(self._ref_pos, self._target_pos):
-            return False
-        pos_err, rot_err = self._errors()
-        if pos_err > self.SETTLE_POS_TOL or rot_err > self.SETTLE_ROT_TOL:
             return False
         if np.max(np.abs(self.data.qvel[self._arm_v])) > self.SETTLE_JOINT_VEL:
             return False
         fingers = self.data.qpos[self._finger_q]
         finger_target = (1.0 - self._gripper_cmd) * scene.FINGER_MAX
         at_target = np.all(np.abs(fingers - finger_target) < self.SETTLE_FINGER_TOL)
-        stalled = (np.max(np.abs(self.data.qvel[self._finger_v])) < 1e-3
-                   and self.data.time - self._gripper_cmd_time > 0.2)  # blocked by a grasped object
+        stalled = (np.max(np.abs(self.data.qvel[self._finger_v])) < 0.01
+                   and self.data.time - self._gripper_cmd_time > 0.2)  # blocked, e.g. by a grasped object
         return bool(at_target or stalled)
 
+    def _on_target(self) -> bool:
+        pos_err, rot_err = self._errors()
+        return pos_err <= self.SETTLE_POS_TOL and rot_err <= self.SETTLE_ROT_TOL
+
     def is_settled(self) -> bool:
-        """True once the last command's motion has finished (target reached and the arm at rest)."""
-        return self._settled_ticks >= self.SETTLE_TICKS
+        """True once the last command's motion is over: on target, or at rest short of it."""
+        if self._rest_ticks >= self.STOPPED_SHORT_TICKS:
+            return True
+        return self._rest_ticks >= self.SETTLE_TICKS and self._on_target()
 
     def motion_result(self) -> MotionResult:
         """The current motion state as a :class:`MotionResult`."""
         pos_err, rot_err = self._errors()
         elapsed = self.data.time - self._command_time
         settled = self.is_settled()
-        if settled:
-            message = "settled"
+        reached = settled and self._on_target()
+        errors = f"position error {pos_err * 1e3:.1f} mm, rotation error {np.degrees(rot_err):.1f} deg"
+        if reached:
+            message = "reached"
+        elif settled:
+            message = f"stopped short of the target ({errors}): unreachable or blocked by contact"
+        elif elapsed >= self.settle_timeout:
+            message = f"still moving after {elapsed:.2f} s ({errors})"
         elif self._twist is not None:
             message = "moving (twist)"
-        elif elapsed >= self.settle_timeout:
-            message = (f"not settled after {elapsed:.2f} s (position error {pos_err * 1e3:.1f} mm, rotation "
-                       f"error {np.degrees(rot_err):.1f} deg): target unreachable or blocked by contact")
         else:
             message = "moving"
         if self._clamped:
             message += "; target clamped to the workspace box"
-        return MotionResult(settled=settled, message=message, elapsed=elapsed, position_error=pos_err,
-                            rotation_error=rot_err, clamped=self._clamped, state=self.state7())
+        return MotionResult(settled=settled, reached=reached, message=message, elapsed=elapsed,
+                            position_error=pos_err, rotation_error=rot_err, clamped=self._clamped,
+                            state=self.state7())
 
     # ------------------------------------------------------------------ rendering
     def _check_camera(self, camera: str) -> int:
@@ -619,15 +649,14 @@ class FrankaSim:
             raise CommandError(f"goal pose not reachable: IK error {sol.position_error * 1e3:.1f} mm, "
                                f"{np.degrees(sol.rotation_error):.1f} deg")
         m, d = self.model, self.data
-        mujoco.mj_getState(m, d, self._saved_state, self._state_spec)
+        mujoco.mj_copyData(self._backup, m, d)  # everything, derived quantities included
         try:
             d.qpos[self._arm_q] = sol.q
             d.qpos[self._finger_q] = (1.0 - closure) * scene.FINGER_MAX
             mujoco.mj_forward(m, d)
             return self._render_call(camera, segmentation=False)
         finally:
-            mujoco.mj_setState(m, d, self._saved_state, self._state_spec)
-            mujoco.mj_forward(m, d)
+            mujoco.mj_copyData(d, m, self._backup)
 
     def camera_info(self, camera: str = scene.EXTERIOR) -> CameraIntrinsics:
         """Intrinsics from the camera's vertical field of view (MuJoCo renders square pixels)."""
