@@ -47,3 +47,19 @@ def make_bag(tmp_path: Path) -> Callable[..., Path]:
         return write_robot_bag(tmp_path / name, synthetic_sample, n, period_s=period_s, storage=storage)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A converted dataset of two synthetic 64x64 episodes (~30 frames each at 4 fps)."""
+    from vjepa2_training.convert import main as convert_main
+
+    root = tmp_path_factory.mktemp("tiny_dataset")
+
+    def sample(i: int) -> RobotSample:
+        return synthetic_sample(i, size=(64, 64))
+
+    for k in range(2):
+        write_robot_bag(root / "bags" / f"ep{k}", sample, 120, period_s=1 / 15, start_ns=(1_800_000_000 + k) * 10**9)
+    assert convert_main([str(root / "bags"), "-o", str(root / "episodes")]) == 0
+    return root / "episodes"

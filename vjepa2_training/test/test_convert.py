@@ -33,9 +33,7 @@ def test_actions_follow_the_vjepa2_ac_definition() -> None:
         # rotation delta is R_{k+1} R_k^T as extrinsic-XYZ Euler angles; extrinsic xyz == Rz @ Ry @ Rx
         ax, ay, az = actions[k, 3:6]
         rebuilt = (
-            Rotation.from_rotvec([0, 0, az])
-            * Rotation.from_rotvec([0, ay, 0])
-            * Rotation.from_rotvec([ax, 0, 0])
+            Rotation.from_rotvec([0, 0, az]) * Rotation.from_rotvec([0, ay, 0]) * Rotation.from_rotvec([ax, 0, 0])
         ).as_matrix()
         np.testing.assert_allclose(rebuilt, r[k + 1] @ r[k].T, atol=1e-9)
         np.testing.assert_allclose(actions[k, :3], states[k + 1, :3] - states[k, :3])
@@ -153,9 +151,7 @@ def _write_gappy_bag(path: Path, sample_fn) -> None:
             qx, qy, qz, qw = sample.quat_xyzw
             quat = ts.types["geometry_msgs/msg/Quaternion"](x=qx, y=qy, z=qz, w=qw)
             tf = ts.types["geometry_msgs/msg/Transform"](translation=vec, rotation=quat)
-            tf_msg = ts.types["geometry_msgs/msg/TransformStamped"](
-                header=header, child_frame_id="ee", transform=tf
-            )
+            tf_msg = ts.types["geometry_msgs/msg/TransformStamped"](header=header, child_frame_id="ee", transform=tf)
             bag.write_message("/tf_ee", t, tf_msg)
             width = 80.0 * (1.0 - sample.gripper) + (30.0 if i < 10 else 0.0)  # mm, 80 = open
             bag.write_message("/gripper", t, ts.types["std_msgs/msg/Float64"](data=width))
@@ -208,6 +204,4 @@ def test_image_extractor_encodings() -> None:
     mono = SimpleNamespace(encoding="mono8", height=2, width=3, step=3, data=np.arange(6, dtype=np.uint8))
     assert extractors.image_from_raw(mono, {}).shape == (2, 3, 3)
     with pytest.raises(extractors.ExtractorError, match="encoding"):
-        extractors.image_from_raw(
-            SimpleNamespace(encoding="16UC1", height=1, width=1, step=2, data=b"00"), {}
-        )
+        extractors.image_from_raw(SimpleNamespace(encoding="16UC1", height=1, width=1, step=2, data=b"00"), {})

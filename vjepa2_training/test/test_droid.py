@@ -31,9 +31,7 @@ def write_droid_episode(root: Path, steps: int = 45, fps: float = 15.0) -> tuple
         h5["observation/robot_state/cartesian_position"] = cartesian
         h5["observation/robot_state/gripper_position"] = gripper
         h5["action/cartesian_position"] = cartesian  # present in real files; unused by the importer
-    (root / "metadata_lab+uuid.json").write_text(
-        json.dumps({"ext1_cam_serial": SERIAL, "ext2_cam_serial": "1"})
-    )
+    (root / "metadata_lab+uuid.json").write_text(json.dumps({"ext1_cam_serial": SERIAL, "ext2_cam_serial": "1"}))
     writer = cv2.VideoWriter(
         str(root / "recordings" / "MP4" / f"{SERIAL}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (96, 64)
     )
@@ -65,10 +63,7 @@ def test_droid_episode_imports_with_aligned_states(tmp_path: Path) -> None:
     # resume: a second run skips it; a missing camera is a clear per-episode failure, not a crash
     assert droid_main([str(tmp_path / "droid"), "-o", str(out)]) == 0
     assert "skipped" in json.loads((out / "report.json").read_text())["sources"][0]
-    assert (
-        droid_main([str(tmp_path / "droid"), "-o", str(tmp_path / "ds2"), "--camera", "wrist_cam_serial"])
-        == 1
-    )
+    assert droid_main([str(tmp_path / "droid"), "-o", str(tmp_path / "ds2"), "--camera", "wrist_cam_serial"]) == 1
     error = json.loads((tmp_path / "ds2" / "report.json").read_text())["sources"][0]["error"]
     assert "wrist_cam_serial" in error and f"{SERIAL}.mp4" in error
 

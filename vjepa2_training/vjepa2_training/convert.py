@@ -45,11 +45,7 @@ class StreamConfig:
 def _default_gripper() -> StreamConfig:
     return StreamConfig(
         "/joint_states",
-        options={
-            "joints": ["panda_finger_joint1", "panda_finger_joint2"],
-            "open_value": 0.04,
-            "closed_value": 0.0,
-        },
+        options={"joints": [], "open_value": 0.04, "closed_value": 0.0},  # joints [] = names with "finger"
     )
 
 

@@ -188,13 +188,19 @@ def normalise_gripper(value: float, options: Mapping[str, Any]) -> float:
 
 @register_extractor("gripper", "sensor_msgs/msg/JointState")
 def gripper_from_joint_state(msg: Any, options: Mapping[str, Any]) -> float:
-    """Mean position of ``options['joints']`` (all joints if empty), see :func:`normalise_gripper`."""
+    """Mean position of the gripper joints, normalised by :func:`normalise_gripper`.
+
+    ``options['joints']`` names them; when absent or empty, every joint whose name contains ``finger``.
+    """
     names = list(msg.name)
     positions = np.asarray(msg.position, dtype=np.float64)
-    wanted = list(options.get("joints") or names)
+    wanted = list(options.get("joints") or [n for n in names if "finger" in n])
     missing = [j for j in wanted if j not in names]
-    if missing:
-        raise ExtractorError(f"JointState lacks gripper joint(s) {missing}; it has {names}")
+    if missing or not wanted:
+        raise ExtractorError(
+            f"JointState lacks the gripper joint(s) {missing or '(no name contains finger)'}; it has {names}. "
+            "Set the gripper extractor option 'joints'."
+        )
     value = float(np.mean([positions[names.index(j)] for j in wanted]))
     return normalise_gripper(value, options)
 

@@ -120,3 +120,48 @@ def write_robot_bag(
             bag.write_message(topics.gripper, t, joint_state_message(ts, topics.finger_joints, [finger, finger], t))
             bag.write_message(topics.image, t, image_message(ts, sample.rgb, t))
     return Path(path)
+
+
+class SimExplorer:
+    """Random-exploration roll-out of a simulator, sampled like a live recording (``i -> RobotSample``).
+
+    Works with any object offering ``render()``, ``ee_pose() -> (pos, quat_xyzw)``, ``gripper_closure()``,
+    ``apply_delta(dxyz, gripper=..., blocking=False)``, ``step(n)`` and ``time`` (e.g.
+    ``vjepa2_sim.sim.FrankaSim``). Every ``command_period_s`` of simulated time a new random Cartesian delta
+    (uniform in ±``max_delta`` per axis) and, with probability ``gripper_prob``, a new gripper target are
+    commanded without blocking; samples are taken every ``period_s`` of simulated time, so the arm is
+    recorded while it moves.
+    """
+
+    def __init__(
+        self,
+        sim: Any,
+        period_s: float = 0.1,
+        command_period_s: float = 0.5,
+        max_delta: float = 0.05,
+        gripper_prob: float = 0.2,
+        seed: int = 0,
+        control_dt: float = 0.01,
+    ) -> None:
+        self.sim = sim
+        self.rng = np.random.default_rng(seed)
+        self.steps_per_sample = max(1, round(period_s / control_dt))
+        self.samples_per_command = max(1, round(command_period_s / period_s))
+        self.max_delta = max_delta
+        self.gripper_prob = gripper_prob
+        self.gripper = float(sim.gripper_closure())
+        self.home = np.asarray(sim.ee_pose()[0], dtype=np.float64)
+
+    def __call__(self, i: int) -> RobotSample:
+        if i % self.samples_per_command == 0:
+            position = np.asarray(self.sim.ee_pose()[0])
+            # uniform exploration with a weak pull back to the start so the arm does not stick to a wall
+            delta = self.rng.uniform(-self.max_delta, self.max_delta, 3) - 0.25 * (position - self.home)
+            delta = np.clip(delta, -self.max_delta, self.max_delta)
+            if self.rng.uniform() < self.gripper_prob:
+                self.gripper = 1.0 - self.gripper
+            self.sim.apply_delta(delta, gripper=self.gripper, blocking=False)
+        if i > 0:
+            self.sim.step(self.steps_per_sample)
+        position, quat = self.sim.ee_pose()
+        return RobotSample(self.sim.render(), position, quat, float(self.sim.gripper_closure()))
