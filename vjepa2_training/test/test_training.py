@@ -105,7 +105,8 @@ def _checkpoint(run_dir: Path) -> dict:
 
 
 def test_killed_run_resumes_exactly(tiny_dataset: Path, tmp_path: Path, launcher) -> None:
-    """SIGKILL mid-run, restart: every later step has bit-identical loss and the final weights are equal."""
+    """SIGKILL mid-run, resume, SIGTERM, resume: every step's loss is bit-identical to an uninterrupted run
+    and so are the final weights."""
     settings = {"total_steps": 40, "checkpoint_every": 5, "batch_size": 4, "deterministic": True, "num_workers": 1}
     straight = _tiny_pretrain_config(tmp_path, tiny_dataset, "straight", **settings)
     killed = _tiny_pretrain_config(tmp_path, tiny_dataset, "killed", **settings)
@@ -120,10 +121,22 @@ def test_killed_run_resumes_exactly(tiny_dataset: Path, tmp_path: Path, launcher
     assert 5 <= interrupted_at < 40, "the run finished before it could be killed"
     assert not (tmp_path / "killed" / "export").exists()
 
+    # resume, then stop it politely (SIGTERM, as SLURM does before the time limit): checkpoint + exit code 3
     resumed = launcher.module("vjepa2_training.pretrain", "--config", str(killed))
-    assert resumed.proc.wait(120) == 0, resumed.output()[-3000:]
-    assert reference.proc.wait(120) == 0, reference.output()[-3000:]
+    wait_until(
+        lambda: max(_losses(tmp_path / "killed"), default=0) >= interrupted_at + 3 or not resumed.alive(),
+        120,
+        "three steps after the resume",
+    )
+    os.killpg(resumed.pid, signal.SIGTERM)
+    assert resumed.proc.wait(60) == 3, resumed.output()[-3000:]
     assert f"resuming pretrain from {latest} at step {interrupted_at}" in resumed.output()
+    stopped_at = _checkpoint(tmp_path / "killed")["step"]
+    assert stopped_at == max(_losses(tmp_path / "killed")) < 40  # checkpoint of the last finished step
+
+    final = launcher.module("vjepa2_training.pretrain", "--config", str(killed))
+    assert final.proc.wait(120) == 0, final.output()[-3000:]
+    assert reference.proc.wait(120) == 0, reference.output()[-3000:]
 
     expected, got = _losses(tmp_path / "straight"), _losses(tmp_path / "killed")
     assert sorted(got) == list(range(1, 41))
@@ -168,3 +181,42 @@ def test_torchrun_two_processes_match_one(tiny_dataset: Path, tmp_path: Path, la
     la, lb = _losses(tmp_path / "single"), _losses(tmp_path / "ddp")
     assert la.keys() == lb.keys() and all(abs(float(la[k]) - float(lb[k])) < 1e-5 for k in la)
     assert len((tmp_path / "ddp" / "metrics.csv").read_text().splitlines()) == 1 + 1 + 6  # rank 0 logs alone
+
+
+def test_ac_rollout_variants_and_feature_cache(tiny_dataset: Path, tmp_path: Path) -> None:
+    from vjepa2_core.models import ACPredictor, ACPredictorConfig, EncoderConfig, VisionEncoder
+    from vjepa2_training.augment import CenterCropResize
+    from vjepa2_training.configs import FeatureCacheSpec, FrozenEncoderSpec
+    from vjepa2_training.data import ClipIndex
+    from vjepa2_training.distributed import DistInfo
+    from vjepa2_training.episodes import EpisodeStore
+    from vjepa2_training.frozen_encoder import FeatureCache, cache_key, encode_frames
+    from vjepa2_training.train_ac import ACRollout
+
+    torch.manual_seed(0)
+    cfg = ACPredictorConfig(enc_embed_dim=32, embed_dim=32, depth=1, num_heads=2, grid_h=2, grid_w=2)
+    predictor = ACPredictor(cfg).eval()
+    z = torch.nn.functional.layer_norm(torch.randn(2, 4 * 4, 32), (32,))
+    actions, states = torch.randn(2, 3, 7), torch.randn(2, 4, 7)
+    with torch.no_grad():
+        z_tf, z_ar = ACRollout(predictor, 2, "corrected")(z, actions, states)
+        _, z_orig = ACRollout(predictor, 2, "original")(z, actions, states)
+        manual_next = ACRollout(predictor, 1, "corrected").step(
+            torch.cat([z[:, :4], z_tf[:, :4]], 1), actions[:, :2], states[:, :2]
+        )[:, -4:]
+    assert z_tf.shape == (2, 12, 32) and z_ar.shape == (2, 8, 32)
+    assert torch.equal(z_ar[:, :4], z_tf[:, :4])  # corrected: rollout seeded with the prediction of frame 1
+    torch.testing.assert_close(z_ar[:, 4:], manual_next)  # then one recurrent step with ground-truth states
+    assert torch.equal(z_orig[:, :4], z_tf[:, 4:8])  # original: seeded with the prediction of frame 2
+
+    # cached features equal on-the-fly encoding (up to the bf16 storage)
+    encoder = VisionEncoder(EncoderConfig(embed_dim=32, depth=1, num_heads=2, img_size=32)).eval()
+    store = EpisodeStore(tiny_dataset)
+    transform = CenterCropResize(32, 1.35)
+    spec = FrozenEncoderSpec(str(tiny_dataset / "manifest.json"), "pretrain_run")
+    cache = FeatureCache(tmp_path / "cache", cache_key(spec, {"size": 32}))
+    cache.build(store, encoder, transform, FeatureCacheSpec(True, None, "bf16"), DistInfo(0, 1, 0, torch.device("cpu")))
+    frames = ClipIndex(store, 4).frame_indices(5)
+    cached = cache.load(store.entries[1]["id"], frames)
+    direct = encode_frames(encoder, transform(store.load(1).frames(frames), None).unsqueeze(0))
+    torch.testing.assert_close(cached.reshape(1, -1, 32), direct, atol=0.05, rtol=0.02)

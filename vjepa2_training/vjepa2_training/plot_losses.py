@@ -39,36 +39,44 @@ def plot_losses(
     log_y: bool = False,
     labels: list[str] | None = None,
 ) -> Path:
-    """Plot ``metrics`` of every run against the step (top) and the learning rate (bottom)."""
-    fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(7, 5.5), dpi=120, sharex=True, height_ratios=[3, 1])
+    """One column per run: ``metrics`` against the optimizer step (top) and the learning rate (bottom)."""
+    fig, axes = plt.subplots(
+        2,
+        len(runs),
+        figsize=(4.2 * len(runs) + 1.0, 5.2),
+        dpi=120,
+        sharex="col",
+        height_ratios=[3, 1],
+        squeeze=False,
+    )
     styles = {"loss": "-", "fixed_loss": "o--"}
     plotted = 0
     for i, run in enumerate(runs):
         path = _csv_path(run)
         label = labels[i] if labels else (run.name if run.is_dir() else run.stem)
-        color = f"C{i}"
-        for metric in metrics:
+        ax, ax_lr = axes[0, i], axes[1, i]
+        for j, metric in enumerate(metrics):
             steps, values = read_metric_pairs(path, metric)
             if not steps:
                 continue
             y = _smooth(values, smooth) if metric == "loss" else np.asarray(values)
-            ax.plot(steps, y, styles.get(metric, ":"), color=color, ms=4, lw=1.4, label=f"{label}: {metric}")
+            name = f"{metric} (moving avg {smooth})" if metric == "loss" and smooth > 1 else metric
+            ax.plot(steps, y, styles.get(metric, ":"), color=f"C{j}", ms=3.5, lw=1.4, label=name)
             plotted += 1
         steps, lrs = read_metric_pairs(path, "lr")
-        if steps:
-            ax_lr.plot(steps, lrs, color=color, lw=1.2, label=label)
+        ax_lr.plot(steps, lrs, color="C7", lw=1.2)
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        if log_y:
+            ax.set_yscale("log")
+        ax_lr.set_xlabel("optimizer step")
+        ax_lr.grid(alpha=0.3)
+        ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     if not plotted:
         raise ValueError(f"none of the metrics {list(metrics)} were found in {[str(r) for r in runs]}")
-    ax.set_ylabel("L1 loss" + (" (smoothed)" if smooth > 1 else ""))
-    if log_y:
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("training losses (fixed_loss: held-out fixed batch)")
-    ax_lr.set_ylabel("learning rate")
-    ax_lr.set_xlabel("optimizer step")
-    ax_lr.grid(alpha=0.3)
-    ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    axes[0, 0].set_ylabel("L1 loss (fixed_loss: held-out fixed batch)")
+    axes[1, 0].set_ylabel("learning rate")
     fig.tight_layout()
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output)

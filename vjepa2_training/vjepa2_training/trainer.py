@@ -189,6 +189,7 @@ def run_training(
         num_workers=run.num_workers,
         collate_fn=collate,
         pin_memory=info.device.type == "cuda",
+        worker_init_fn=_ignore_stop_signals,
     )
     if rng is not None:
         restore_rng(rng)  # after model/loader construction, which may consume random numbers
@@ -261,6 +262,13 @@ def run_training(
             task.export(run_dir)
         barrier(info)
     return TrainResult(start_step, step, completed, time.monotonic() - started)
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave SIGTERM/SIGINT to the main process, which stops them after checkpointing
+    (a scheduler or a terminal sends the signal to the whole process group)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _any_rank(flag: bool, info: DistInfo) -> bool:
