@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+from ament_index_python.packages import get_package_share_directory
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -63,7 +65,9 @@ class SimClient:
 
 @pytest.fixture
 def sim_node(launcher: ProcessLauncher):
-    proc = launcher.node("vjepa2_sim", "sim_node", name=NODE, params=PARAMS)
+    """The node with the installed config/sim.yaml, overridden by PARAMS (small images)."""
+    config = Path(get_package_share_directory("vjepa2_sim"), "config", "sim.yaml")
+    proc = launcher.node("vjepa2_sim", "sim_node", name=NODE, params_file=config, params=PARAMS)
     proc.wait_for_output("simulated Franka ready", START_TIMEOUT)
     return proc
 
