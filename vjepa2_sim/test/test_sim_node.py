@@ -166,3 +166,12 @@ def test_bad_commands_rejected_without_motion(sim_node, ros: RosHarness) -> None
     assert values(client.wait_outcome(seq))["settled"] == "True"
     assert client.next_pose()[0] > start[0] + 0.005
     assert sim_node.stop() == 0
+
+
+def test_bad_configuration_exits_with_one_clear_line(launcher: ProcessLauncher, tmp_path: Path) -> None:
+    proc = launcher.node("vjepa2_sim", "sim_node", name=NODE, params={"cameras": ["top"]})
+    assert proc.proc.wait(START_TIMEOUT) == 2
+    assert "parameter 'cameras'" in proc.output() and "Traceback" not in proc.output()
+    missing = launcher.node("vjepa2_sim", "sim_node", name=NODE, params={"asset_dir": str(tmp_path)})
+    assert missing.proc.wait(START_TIMEOUT) == 2
+    assert "vjepa2-sim-assets" in missing.output() and "Traceback" not in missing.output()
