@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -44,8 +45,13 @@ def run_node(
         print(f"[{name}] error: {exc}", file=sys.stderr, flush=True)
         code = 2
     finally:
-        executor.shutdown(timeout_sec=1.0)
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
+        # A second Ctrl-C must not interrupt the teardown half-way (e.g. while a node closes a device).
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            executor.shutdown(timeout_sec=1.0)
+            if node is not None:
+                node.destroy_node()
+            rclpy.try_shutdown(context=context)
+        finally:
+            signal.signal(signal.SIGINT, previous)
     return code

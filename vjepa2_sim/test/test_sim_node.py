@@ -17,6 +17,7 @@ from std_srvs.srv import SetBool
 
 from vjepa2_common.image import image_to_rgb
 from vjepa2_common.testing import ProcessLauncher, RosHarness
+from vjepa2_msgs.srv import ExecuteAction, PlaceObject, RenderGoal
 
 NODE = "franka_sim"
 PARAMS = {"image_width": 64, "image_height": 64, "camera_rate": 10.0, "state_rate": 50.0,
@@ -104,19 +105,30 @@ def test_delta_over_dds_moves_and_changes_image(sim_node, ros: RosHarness) -> No
     assert values(client.wait_outcome(seq))["settled"] == "True"
     assert sum(gripper.wait_for(len(gripper.messages) + 2)[-1].position) < 0.005
 
-    # goal image for a pose: the reply carries the request's stamp; the live arm does not move
-    goal_images = ros.collect(Image, f"/{NODE}/goal_image", LATCHED)
-    goal = ros.publisher(PoseStamped, f"/{NODE}/goal_pose", subscribers=1)
-    request = PoseStamped()
-    request.header.frame_id = "panda_link0"
-    request.header.stamp.sec = 42
-    request.pose.position.x, request.pose.position.y, request.pose.position.z = 0.55, -0.1, 0.2
-    request.pose.orientation.x, request.pose.orientation.w = 1.0, 0.0  # pointing down, turned 90 deg about z
+    # goal image for a pose (service): rendered without moving the live arm
+    request = RenderGoal.Request(gripper=-1.0)
+    request.pose.header.frame_id = "panda_link0"
+    request.pose.pose.position.x, request.pose.pose.position.y, request.pose.pose.position.z = 0.55, -0.1, 0.2
+    request.pose.pose.orientation.x, request.pose.pose.orientation.w = 1.0, 0.0  # pointing down, turned about z
     here = client.next_pose()
-    goal.publish(request)
-    reply = goal_images.wait_for(1, predicate=lambda m: m.header.stamp.sec == 42)[0]
-    assert (reply.height, reply.width, reply.encoding) == (64, 64, "rgb8")
+    reply = ros.call(RenderGoal, f"/{NODE}/render_goal", request)
+    assert reply.success, reply.message
+    assert (reply.image.height, reply.image.width, reply.image.encoding) == (64, 64, "rgb8")
+    assert reply.image.header.frame_id == "exterior_camera_optical_frame"
     assert np.allclose(client.next_pose(), here, atol=1e-3)
+    request.pose.pose.position.x = 3.0
+    reply = ros.call(RenderGoal, f"/{NODE}/render_goal", request)
+    assert not reply.success and "outside the workspace" in reply.message
+
+    # place an object (service)
+    place = PlaceObject.Request(name="cube")
+    place.pose.header.frame_id = "panda_link0"
+    place.pose.pose.position.x, place.pose.pose.position.y, place.pose.pose.position.z = 0.6, 0.15, 0.02
+    place.pose.pose.orientation.w = 1.0
+    assert ros.call(PlaceObject, f"/{NODE}/place_object", place).success
+    place.name = "unicorn"
+    reply = ros.call(PlaceObject, f"/{NODE}/place_object", place)
+    assert not reply.success and "unknown object 'unicorn'" in reply.message
 
     # reset service: a new seeded episode, the arm back near home
     response = ros.call(SetBool, f"/{NODE}/reset", SetBool.Request(data=True))
@@ -175,3 +187,20 @@ def test_bad_configuration_exits_with_one_clear_line(launcher: ProcessLauncher, 
     missing = launcher.node("vjepa2_sim", "sim_node", name=NODE, params={"asset_dir": str(tmp_path)})
     assert missing.proc.wait(START_TIMEOUT) == 2
     assert "vjepa2-sim-assets" in missing.output() and "Traceback" not in missing.output()
+
+
+def test_execute_action_blocks_until_settled(sim_node, ros: RosHarness) -> None:
+    client = SimClient(ros)
+    start = client.next_pose()
+    response = ros.call(ExecuteAction, f"/{NODE}/execute_action",
+                        ExecuteAction.Request(action=[0.0, 0.04, -0.03, 0.0, 0.0, 0.0, 0.0]))
+    assert response.success and response.settled, response.message
+    assert np.allclose(np.array(response.state[:3]) - start, [0.0, 0.04, -0.03], atol=0.005)
+    assert response.position_error_m < 0.002 and response.elapsed_s > 0
+    # the service returned after the motion: the arm is already there
+    assert np.allclose(client.next_pose(), np.array(response.state[:3]), atol=2e-3)
+
+    bad = ros.call(ExecuteAction, f"/{NODE}/execute_action",
+                   ExecuteAction.Request(action=[math.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]))
+    assert not bad.success and "NaN" in bad.message and "no motion" in bad.message
+    assert np.allclose(np.array(bad.state[:3]), np.array(response.state[:3]), atol=2e-3)

@@ -1,12 +1,12 @@
 """ROS 2 node ``sim_node``: :class:`~vjepa2_sim.sim.FrankaSim` behind the real robot's topics.
 
 Commands come in as MoveIt Servo does it (``servo_node/delta_twist_cmds``, ``servo_node/pose_target_cmds``),
-as V-JEPA 2-AC 7-D deltas for blocking control (``~/delta_cmd`` + ``~/motion_status``) and as gripper
-closure/width; state goes out as franka_ros2 publishes it (``joint_states``,
-``franka_robot_state_broadcaster/current_pose``, ``franka_gripper/joint_states``) plus camera images. See
-README.md for the full interface. Physics, rendering and state publishing run in one timer on its own
-callback group; commands, services and goal-image requests run in another and share the simulator under
-a lock.
+as V-JEPA 2-AC 7-D actions (the blocking ``~/execute_action`` service, or ``~/delta_cmd`` +
+``~/motion_status``) and as gripper closure/width; state goes out as franka_ros2 publishes it
+(``joint_states``, ``franka_robot_state_broadcaster/current_pose``, ``franka_gripper/joint_states``) plus
+camera images. See README.md for the full interface. Physics, rendering and state publishing run in one
+timer on its own callback group; commands and services run in another and share the simulator under a
+lock; ``~/execute_action`` waits for the motion on a third group, so ``~/stop`` still gets through.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
@@ -34,6 +34,7 @@ from vjepa2_common.image import rgb_to_image
 from vjepa2_common.node import run_node
 from vjepa2_common.params import declare
 from vjepa2_common.qos import QOS_CHOICES, qos_from_name
+from vjepa2_msgs.srv import ExecuteAction, PlaceObject, RenderGoal
 from vjepa2_sim.commands import CommandError, CommandLimits, check_width, finite_vector, unit_quaternion
 from vjepa2_sim.kinematics import width_to_closure
 from vjepa2_sim.scene import CAMERAS, OBJECT_NAMES
@@ -146,6 +147,9 @@ class SimNode(Node):
         self._camera_meters = {c: RateMeter() for c in p["cameras"]}
         self._render_latency = LatencyStats()
         self._next_state_t = self._next_camera_t = 0.0
+        # (command seq, motion result) after the latest physics step, for ~/execute_action to wait on.
+        self._motion_cv = threading.Condition()
+        self._motion: tuple[int, MotionResult] = (self.sim.command_seq, self.sim.motion_result())
 
         physics = MutuallyExclusiveCallbackGroup()
         commands = MutuallyExclusiveCallbackGroup()
@@ -160,7 +164,6 @@ class SimNode(Node):
         self._info_pubs = {c: self.create_publisher(CameraInfo, f"{c}/camera_info", image_qos)
                            for c in p["cameras"]}
         self._status_pub = self.create_publisher(DiagnosticStatus, "~/motion_status", LATCHED)
-        self._goal_pub = self.create_publisher(Image, "~/goal_image", LATCHED)
         self._clock_pub = self.create_publisher(Clock, "/clock", 10) if p["publish_clock"] else None
 
         self.create_subscription(TwistStamped, "servo_node/delta_twist_cmds", self._on_twist, 10,
@@ -170,11 +173,10 @@ class SimNode(Node):
         self.create_subscription(Float64MultiArray, "~/delta_cmd", self._on_delta, 10, callback_group=commands)
         self.create_subscription(Float64, "~/gripper/closure_cmd", self._on_closure, 10, callback_group=commands)
         self.create_subscription(Float64, "~/gripper/width_cmd", self._on_width, 10, callback_group=commands)
-        self.create_subscription(PoseStamped, "~/goal_pose", self._on_goal_pose, 10, callback_group=commands)
-        for name in OBJECT_NAMES:
-            self.create_subscription(PoseStamped, f"~/objects/{name}/set_pose",
-                                     lambda msg, n=name: self._on_place_object(n, msg), 10,
-                                     callback_group=commands)
+        self.create_service(RenderGoal, "~/render_goal", self._on_render_goal, callback_group=commands)
+        self.create_service(PlaceObject, "~/place_object", self._on_place_object, callback_group=commands)
+        self.create_service(ExecuteAction, "~/execute_action", self._on_execute_action,
+                            callback_group=ReentrantCallbackGroup())
         self.create_service(SetBool, "~/reset", self._on_reset, callback_group=commands)
         self.create_service(Trigger, "~/stop", self._on_stop, callback_group=commands)
 
@@ -268,31 +270,75 @@ class SimNode(Node):
         self._command("gripper width",
                       lambda: self.sim.set_gripper(width_to_closure(check_width(msg.data)), blocking=False))
 
-    def _on_goal_pose(self, msg: PoseStamped) -> None:
-        camera = self._params["goal_camera"]
+    def _on_render_goal(self, request: RenderGoal.Request, response: RenderGoal.Response) -> RenderGoal.Response:
+        camera = request.camera or self._params["goal_camera"]
         with self._lock:
             try:
-                self._check_frame("goal pose", msg.header.frame_id, (self.base_frame,))
-                pos, quat = pose_msg_arrays(msg)
-                rgb = self.sim.render_goal(pos, quat, camera=camera)
+                self._check_frame("goal pose", request.pose.header.frame_id, (self.base_frame,))
+                if camera not in CAMERAS:
+                    raise CommandError(f"unknown camera '{camera}'; use one of {list(CAMERAS)}")
+                pos, quat = pose_msg_arrays(request.pose)
+                gripper = None if request.gripper < 0 else request.gripper
+                rgb = self.sim.render_goal(pos, quat, gripper=gripper, camera=camera)
             except CommandError as exc:
                 self._rejected += 1
-                self._warn_throttled(f"rejected goal pose: {exc}; no goal image published")
-                return
-        # The request's stamp identifies the reply.
-        self._goal_pub.publish(rgb_to_image(rgb, msg.header.stamp, f"{camera}_camera_optical_frame"))
+                self._warn_throttled(f"rejected goal pose: {exc}; no goal image")
+                response.success, response.message = False, f"rejected goal pose: {exc}"
+                return response
+        response.image = rgb_to_image(rgb, self._stamp(), f"{camera}_camera_optical_frame")
+        response.success, response.message = True, f"rendered {camera} at the goal pose"
+        return response
 
-    def _on_place_object(self, name: str, msg: PoseStamped) -> None:
-        def run() -> None:
-            self._check_frame(f"{name} pose", msg.header.frame_id, (self.base_frame,))
-            self.sim.place_object(name, *pose_msg_arrays(msg))
-
+    def _on_place_object(self, request: PlaceObject.Request, response: PlaceObject.Response) -> PlaceObject.Response:
         with self._lock:
             try:
-                run()
+                if request.name not in OBJECT_NAMES:
+                    raise CommandError(f"unknown object '{request.name}'; use one of {list(OBJECT_NAMES)}")
+                self._check_frame(f"{request.name} pose", request.pose.header.frame_id, (self.base_frame,))
+                self.sim.place_object(request.name, *pose_msg_arrays(request.pose))
             except CommandError as exc:
                 self._rejected += 1
-                self._warn_throttled(f"rejected {name} pose: {exc}")
+                self._warn_throttled(f"rejected object pose: {exc}")
+                response.success, response.message = False, f"rejected: {exc}"
+                return response
+        response.success, response.message = True, f"placed {request.name}"
+        return response
+
+    def _on_execute_action(self, request: ExecuteAction.Request,
+                           response: ExecuteAction.Response) -> ExecuteAction.Response:
+        """Start the action, then wait (on the physics timer's notifications) until the motion is over."""
+        with self._lock:
+            self._seq += 1
+            try:
+                self.sim.apply_action(finite_vector("action (dx dy dz drx dry drz dgripper)", request.action, 7),
+                                      blocking=False)
+            except CommandError as exc:
+                self._reject("action", str(exc))
+                response.message = f"rejected action: {exc}; no motion"
+                response.state = [float(v) for v in self.sim.state7()]
+                return response
+            self._accepted += 1
+            seq = self.sim.command_seq
+            self._publish_status(self.sim.motion_result(), "accepted action")
+        timeout = request.timeout_s if request.timeout_s > 0 else (
+            self._params["settle_timeout"] / self._params["real_time_factor"] + 2.0)
+        with self._motion_cv:
+            # Snapshots older than this command (seq lower) do not count; a newer command preempts it.
+            over = self._motion_cv.wait_for(
+                lambda: self._motion[0] > seq or (self._motion[0] == seq and self._motion[1].settled), timeout)
+            latest_seq, result = self._motion
+        response.settled = bool(result.settled)
+        response.success = bool(over and latest_seq == seq and result.reached)
+        response.state = [float(v) for v in result.state]
+        response.position_error_m = float(result.position_error)
+        response.elapsed_s = float(result.elapsed)
+        if latest_seq != seq:
+            response.message = "preempted by a newer command"
+        elif not over:
+            response.message = f"not settled within {timeout:.1f} s"
+        else:
+            response.message = result.message
+        return response
 
     def _on_reset(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         with self._lock:
@@ -334,6 +380,9 @@ class SimNode(Node):
                 self._sim_budget -= steps * dt
             t = self.sim.time
             result = self.sim.motion_result()
+            with self._motion_cv:
+                self._motion = (self.sim.command_seq, result)
+                self._motion_cv.notify_all()
             if self._last_status != (result.settled, self._seq):
                 self._publish_status(result, "settled" if result.settled else "moving")
             if self._clock_pub is not None:
