@@ -25,6 +25,7 @@ setup(
             "sim_node = vjepa2_sim.sim_node:main",
             "vjepa2-sim-assets = vjepa2_sim.assets:main",
             "vjepa2-sim-snapshot = vjepa2_sim.snapshot:main",
+            "vjepa2-sim-bench = vjepa2_sim.bench:main",
         ],
     },
 )

@@ -33,7 +33,7 @@ SOURCE_FILENAME = "ASSET_SOURCE.json"
 REQUIRED_FILES = ("panda.xml", "LICENSE", "assets/link0.stl", "assets/hand_0.obj")
 
 
-class AssetError(RuntimeError):
+class AssetError(OSError):
     """The Panda model files are missing or could not be fetched."""
 
 

@@ -27,7 +27,7 @@ class CommandLimits:
     """
 
     max_delta_translation: float = 0.15  # [m] Euclidean norm of one delta command
-    max_delta_rotation: float = 0.8  # [rad] rotation angle of one delta command
+    max_delta_rotation: float = 0.8  # [rad] norm of the extrinsic-XYZ Euler vector of one delta command
     max_linear_speed: float = 0.5  # [m/s] twist commands
     max_angular_speed: float = 1.5  # [rad/s] twist commands
     workspace_min: tuple[float, float, float] = (0.3, -0.3, 0.015)  # [m] TCP box in panda_link0

@@ -41,10 +41,11 @@ class CameraSpec:
     up: tuple[float, float, float] = (0.0, 0.0, 1.0)
 
 
-# DROID's exterior cameras sit ~1 m from the workspace, over the robot's shoulder on either side.
+# DROID's exterior cameras sit ~1 m from the workspace, beside the robot, looking across the table (here
+# 1.15 m from the look-at point, high enough to keep the whole arm in view).
 CAMERA_SPECS = (
-    CameraSpec(EXTERIOR, "world", pos=(0.45, 0.95, 0.62), target=(0.40, 0.0, 0.22), fovy=60.0),
-    CameraSpec(EXTERIOR_2, "world", pos=(0.45, -0.95, 0.62), target=(0.40, 0.0, 0.22), fovy=60.0),
+    CameraSpec(EXTERIOR, "world", pos=(0.45, 1.05, 0.72), target=(0.40, 0.0, 0.24), fovy=60.0),
+    CameraSpec(EXTERIOR_2, "world", pos=(0.45, -1.05, 0.72), target=(0.40, 0.0, 0.24), fovy=60.0),
     # Wrist camera on the hand's side, looking along the approach axis (+z of the hand) at the fingers.
     CameraSpec(WRIST, "hand", pos=(0.08, 0.0, 0.0), target=(0.02, 0.0, 0.2), fovy=70.0, up=(1.0, 0.0, 0.0)),
 )

@@ -194,7 +194,7 @@ class FrankaSim:
                 self._renderer = self._render_pool.submit(mujoco.Renderer, m, height, width).result()
             except mujoco.FatalError as exc:
                 self.close()
-                raise RuntimeError(
+                raise OSError(
                     f"cannot create an OpenGL context for rendering ({exc}). Set MUJOCO_GL=egl (or osmesa) "
                     "before anything imports mujoco; importing vjepa2_sim first does that.") from exc
 
