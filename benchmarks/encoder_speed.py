@@ -22,11 +22,12 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 import torch
 
 
-def _timed(fn) -> tuple[float, torch.Tensor]:  # noqa: ANN001 - zero-arg callable
+def _timed(fn: Callable[[], torch.Tensor]) -> tuple[float, torch.Tensor]:
     start = time.perf_counter()
     out = fn()
     return time.perf_counter() - start, out
@@ -40,7 +41,9 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtypes", default="fp32,bf16")
-    ap.add_argument("--tiny", action="store_true", help="tiny random model (hidden 64, 2 layers), 4 x 32 x 32")
+    ap.add_argument(
+        "--tiny", action="store_true", help="tiny random model (hidden 64, 2 layers), 4 x 32 x 32"
+    )
     ap.add_argument("--compile", action="store_true", help="torch.compile our encoder (slow first call)")
     args = ap.parse_args()
 
@@ -55,20 +58,33 @@ def main() -> int:
         frames, size = 4, 32
     else:
         p = encoder_preset(args.preset)
-        hf_kw = dict(hidden_size=p.embed_dim, num_hidden_layers=p.depth, num_attention_heads=p.num_heads,
-                     mlp_ratio=p.mlp_hidden / p.embed_dim, crop_size=args.size or p.img_size)
+        hf_kw = dict(
+            hidden_size=p.embed_dim,
+            num_hidden_layers=p.depth,
+            num_attention_heads=p.num_heads,
+            mlp_ratio=p.mlp_hidden / p.embed_dim,
+            crop_size=args.size or p.img_size,
+        )
         frames, size = args.frames, args.size or p.img_size
-    hf_cfg = VJEPA2Config(**hf_kw, frames_per_clip=max(frames, 2), pred_num_hidden_layers=1,
-                          attn_implementation="sdpa")
+    hf_cfg = VJEPA2Config(
+        **hf_kw, frames_per_clip=max(frames, 2), pred_num_hidden_layers=1, attn_implementation="sdpa"
+    )
     torch.manual_seed(0)
     t0 = time.perf_counter()
     hf = VJEPA2Model(hf_cfg).eval()
-    comps = hf_to_components({k: v for k, v in hf.state_dict().items() if k.startswith("encoder.")}, "HF model")
-    ours = build_from_state_dict("encoder", hf_configs(hf_cfg.to_dict(), comps, "HF")["encoder"], comps["encoder"],
-                                 "HF model")
-    print(f"built HF + ours in {time.perf_counter() - t0:.1f} s; encoder {sum(v.numel() for v in comps['encoder'].values()) / 1e6:.1f} M params; "
-          f"input 1 x {frames} x 3 x {size} x {size}; threads {torch.get_num_threads()}; torch {torch.__version__}",
-          flush=True)
+    comps = hf_to_components(
+        {k: v for k, v in hf.state_dict().items() if k.startswith("encoder.")}, "HF model"
+    )
+    ours = build_from_state_dict(
+        "encoder", hf_configs(hf_cfg.to_dict(), comps, "HF")["encoder"], comps["encoder"], "HF model"
+    )
+    n_params = sum(v.numel() for v in comps["encoder"].values())
+    print(
+        f"built HF + ours in {time.perf_counter() - t0:.1f} s; encoder {n_params / 1e6:.1f} M params; "
+        f"input 1 x {frames} x 3 x {size} x {size}; threads {torch.get_num_threads()}; "
+        f"torch {torch.__version__}",
+        flush=True,
+    )
     torch.manual_seed(1)
     x_hf = torch.randn(1, frames, 3, size, size)
     x_ours = x_hf.permute(0, 2, 1, 3, 4).contiguous()
@@ -109,10 +125,13 @@ def main() -> int:
             hf_own = (out_hf - reference).abs().max().item()
         ratios = [h / o for h, o in zip(t_hf, t_ours)]
         results[dtype_name] = dict(speedup=statistics.median(ratios), diff=diff, hf_own=hf_own)
-        print(f"{dtype_name}: HF median {statistics.median(t_hf):.3f} s (min {min(t_hf):.3f}), ours median "
-              f"{statistics.median(t_ours):.3f} s (min {min(t_ours):.3f}); paired speedups "
-              f"{', '.join(f'{r:.2f}' for r in ratios)}; max abs diff {diff:.2e}"
-              + (f" (HF bf16 vs HF fp32: {hf_own:.2e})" if dtype_name != "fp32" else ""), flush=True)
+        print(
+            f"{dtype_name}: HF median {statistics.median(t_hf):.3f} s (min {min(t_hf):.3f}), ours median "
+            f"{statistics.median(t_ours):.3f} s (min {min(t_ours):.3f}); paired speedups "
+            f"{', '.join(f'{r:.2f}' for r in ratios)}; max abs diff {diff:.2e}"
+            + (f" (HF bf16 vs HF fp32: {hf_own:.2e})" if dtype_name != "fp32" else ""),
+            flush=True,
+        )
 
     ok = True
     if "fp32" in results and results["fp32"]["diff"] > 1e-3:
@@ -121,12 +140,16 @@ def main() -> int:
     if "bf16" in results and "fp32" in results:
         bound = max(2.0 * results["bf16"]["hf_own"], 0.05)
         if results["bf16"]["diff"] > bound:
-            print(f"FAIL: bf16 error {results['bf16']['diff']:.2e} above 2x HF's own bf16 error ({bound:.2e})")
+            print(
+                f"FAIL: bf16 error {results['bf16']['diff']:.2e} above 2x HF's own bf16 error ({bound:.2e})"
+            )
             ok = False
     s32 = results.get("fp32", {"speedup": float("nan"), "diff": float("nan")})
     s16 = results.get("bf16", {"speedup": float("nan"), "diff": float("nan")})
-    print(f"encoder speedup vs HF: fp32 {s32['speedup']:.2f}x bf16 {s16['speedup']:.2f}x "
-          f"(max abs diff fp32 {s32['diff']:.1e}, bf16 {s16['diff']:.1e})")
+    print(
+        f"encoder speedup vs HF: fp32 {s32['speedup']:.2f}x bf16 {s16['speedup']:.2f}x "
+        f"(max abs diff fp32 {s32['diff']:.1e}, bf16 {s16['diff']:.1e})"
+    )
     return 0 if ok else 1
 
 

@@ -1,6 +1,7 @@
 """Checkpoint I/O: official key layouts, our safetensors format, and the clear errors for bad checkpoints.
 
-Official-layout files are written here the way the released ones are laid out (top-level entries, ``module.`` /
+Official-layout files are written here the way the released ones are laid out (top-level entries, ``module.``
+/
 ``backbone.`` prefixes, fused ``qkv``, separate ``mask_tokens.i``, ``extrinsics_encoder`` in the AC predictor,
 ``classifiers[0]`` in probe files) from tiny random models; loading them must reproduce the writer's outputs.
 """
@@ -55,7 +56,11 @@ def _official(sd: dict, prefix: str) -> dict:
 @pytest.fixture
 def official_pretrain_file(tmp_path):
     """Layout of vitl.pt / vitg.pt: encoder, target_encoder and predictor with ``module.backbone.`` keys."""
-    enc, ema, pred = _randomized(VisionEncoder(ENC)), _randomized(VisionEncoder(ENC)), _randomized(MaskPredictor(PRED))
+    enc, ema, pred = (
+        _randomized(VisionEncoder(ENC)),
+        _randomized(VisionEncoder(ENC)),
+        _randomized(MaskPredictor(PRED)),
+    )
     pred_sd = _official(pred.state_dict(), "module.backbone.")
     pred_sd["module.backbone.predictor_pos_embed"] = torch.zeros(1, 8, 32)  # vestigial, must be ignored
     ckpt = {
@@ -88,11 +93,17 @@ def test_official_encoder_predictor_roundtrip(official_pretrain_file):
 
 
 def test_official_ac_file_with_module_prefix_only(tmp_path):
-    """DROID-trainer layout: keys start with ``module.`` only; extrinsics_encoder must be present and loaded."""
+    """DROID-trainer layout: keys start with ``module.`` only; extrinsics_encoder must be there and load."""
     enc, ac = _randomized(VisionEncoder(ENC)), _randomized(ACPredictor(AC))
     path = tmp_path / "vjepa2-ac-vitg.pt"
-    torch.save({"encoder": _official(enc.state_dict(), "module."), "predictor": _official(ac.state_dict(), "module."),
-                "epoch": 315}, path)
+    torch.save(
+        {
+            "encoder": _official(enc.state_dict(), "module."),
+            "predictor": _official(ac.state_dict(), "module."),
+            "epoch": 315,
+        },
+        path,
+    )
     loaded = load_ac_predictor(path, num_heads=4, grid=(2, 2))
     assert torch.equal(loaded.extrinsics_encoder.weight, ac.extrinsics_encoder.weight)
     frames, actions, states = torch.randn(2, 8, 64), torch.randn(2, 2, 7), torch.randn(2, 2, 7)
@@ -126,9 +137,18 @@ def test_missing_extra_and_misshaped_keys_are_named(tmp_path):
     enc = VisionEncoder(ENC)
     good = _official(enc.state_dict(), "module.backbone.")
     cases = {
-        "missing": ({k: v for k, v in good.items() if "blocks.1.mlp.fc2.bias" not in k}, r"1 missing key\(s\) \(first: blocks\.1\.mlp\.fc2\.bias\)"),
-        "extra": ({**good, "module.backbone.blocks.0.attn.q_norm.weight": torch.ones(16)}, "unexpected key.*blocks.0.attn.q_norm.weight"),
-        "shape": ({**good, "module.backbone.norm.weight": torch.ones(65)}, r"norm\.weight: checkpoint \[65\] vs model \[64\]"),
+        "missing": (
+            {k: v for k, v in good.items() if "blocks.1.mlp.fc2.bias" not in k},
+            r"1 missing key\(s\) \(first: blocks\.1\.mlp\.fc2\.bias\)",
+        ),
+        "extra": (
+            {**good, "module.backbone.blocks.0.attn.q_norm.weight": torch.ones(16)},
+            "unexpected key.*blocks.0.attn.q_norm.weight",
+        ),
+        "shape": (
+            {**good, "module.backbone.norm.weight": torch.ones(65)},
+            r"norm\.weight: checkpoint \[65\] vs model \[64\]",
+        ),
     }
     for name, (sd, pattern) in cases.items():
         path = tmp_path / f"{name}.pt"
@@ -147,7 +167,9 @@ def test_wrong_files_give_clear_errors(tmp_path):
     with pytest.raises(CheckpointError, match="no such file"):
         load_encoder(tmp_path / "absent.pt")
     torch.save({"something": {"w": torch.zeros(2)}}, tmp_path / "other.pt")
-    with pytest.raises(CheckpointError, match=r"no entry 'encoder / target_encoder'; the file has: something \(1 tensors\)"):
+    with pytest.raises(
+        CheckpointError, match=r"no entry 'encoder / target_encoder'; the file has: something \(1 tensors\)"
+    ):
         load_encoder(tmp_path / "other.pt")
     torch.save({"encoder": {"module.w": torch.zeros(2)}}, tmp_path / "notenc.pt")
     with pytest.raises(CheckpointError, match="not an encoder state dict"):
@@ -167,7 +189,7 @@ def test_wrong_files_give_clear_errors(tmp_path):
 
 
 def test_released_sizes_are_inferred_from_shapes():
-    """ViT-g shapes (as meta tensors, no memory) give the 22-head preset; a 384 file name gives vit_giant_384."""
+    """ViT-g shapes (meta tensors, no memory) give the 22-head preset; a 384 file name gives vit_giant_384."""
     with torch.device("meta"):
         vitg = VisionEncoder(encoder_preset("vit_giant"), init_weights=False).state_dict()
     cfg = infer_encoder_config(vitg, "vitg.pt")

@@ -23,10 +23,17 @@ ENC = EncoderConfig(embed_dim=64, depth=2, num_heads=4, img_size=32)
 @pytest.fixture
 def ac_file(tmp_path):
     enc = VisionEncoder(ENC).eval()
-    ac = ACPredictor(ACPredictorConfig(enc_embed_dim=64, embed_dim=32, depth=1, num_heads=4, grid_h=2, grid_w=2))
+    ac = ACPredictor(
+        ACPredictorConfig(enc_embed_dim=64, embed_dim=32, depth=1, num_heads=4, grid_h=2, grid_w=2)
+    )
     path = tmp_path / "tiny-ac.pt"
-    torch.save({"encoder": {f"module.backbone.{k}": v for k, v in enc.state_dict().items()},
-                "predictor": {f"module.{k}": v for k, v in ac.eval().state_dict().items()}}, path)
+    torch.save(
+        {
+            "encoder": {f"module.backbone.{k}": v for k, v in enc.state_dict().items()},
+            "predictor": {f"module.{k}": v for k, v in ac.eval().state_dict().items()},
+        },
+        path,
+    )
     return path, enc, ac
 
 
@@ -41,7 +48,9 @@ def test_convert_official_ac_file(ac_file, tmp_path, capsys):
     video = torch.randn(1, 3, 2, 32, 32)
     with torch.inference_mode():
         assert torch.equal(models["encoder"](video), enc(video))
-    assert torch.equal(load_ac_predictor(tmp_path / "out").extrinsics_encoder.bias, ac.extrinsics_encoder.bias)
+    assert torch.equal(
+        load_ac_predictor(tmp_path / "out").extrinsics_encoder.bias, ac.extrinsics_encoder.bias
+    )
 
 
 def test_convert_errors_and_inspect(ac_file, tmp_path, capsys):
@@ -49,20 +58,52 @@ def test_convert_errors_and_inspect(ac_file, tmp_path, capsys):
     assert convert_main([str(path), "--inspect"]) == 1  # width 64 needs --num-heads
     assert "pass num_heads" in capsys.readouterr().err
     assert convert_main([str(path), "--inspect", "--num-heads", "4", "--predictor-heads", "4"]) == 0
-    assert convert_main([str(path), str(tmp_path / "x"), "--num-heads", "4", "--predictor-heads", "4",
-                         "--only", "classifier"]) == 1
+    assert (
+        convert_main(
+            [
+                str(path),
+                str(tmp_path / "x"),
+                "--num-heads",
+                "4",
+                "--predictor-heads",
+                "4",
+                "--only",
+                "classifier",
+            ]
+        )
+        == 1
+    )
     assert "not in the checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
 def test_module_entry_point_and_console_script(ac_file, tmp_path):
     path, *_ = ac_file
-    run = subprocess.run([sys.executable, "-m", "vjepa2_core.convert", str(path), str(tmp_path / "m"),
-                          "--num-heads", "4", "--predictor-heads", "4", "--only", "encoder", "--dtype", "bf16"],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vjepa2_core.convert",
+            str(path),
+            str(tmp_path / "m"),
+            "--num-heads",
+            "4",
+            "--predictor-heads",
+            "4",
+            "--only",
+            "encoder",
+            "--dtype",
+            "bf16",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert load_encoder(tmp_path / "m").norm.weight.dtype == torch.bfloat16
-    script = shutil.which("vjepa2-convert", path=str(Path(sys.executable).parent)) or shutil.which("vjepa2-convert")
+    script = shutil.which("vjepa2-convert", path=str(Path(sys.executable).parent)) or shutil.which(
+        "vjepa2-convert"
+    )
     if script is None:
         pytest.skip("vjepa2-convert console script not installed (pip install -e vjepa2_core)")
     run = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)

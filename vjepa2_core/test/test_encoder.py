@@ -1,4 +1,4 @@
-"""Encoder semantics beyond HF parity: non-square inputs, token subsets, out_layers, images, presets, RoPE quirk.
+"""Encoder semantics beyond HF parity: non-square inputs, token subsets, out_layers, images, presets, RoPE.
 
 HF's RoPE grid is fixed to a square ``crop_size``, so non-square inputs are checked against a naive reference
 written here from the documented official behaviour (positions from the actual T x Hp x Wp grid, per-axis
@@ -41,7 +41,7 @@ def _rotate(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
 
 
 def _reference(model: VisionEncoder, video: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
-    b, _, t, h, w = video.shape
+    b, _, _, h, w = video.shape
     hp, wp = h // 16, w // 16
     x = F.conv3d(video, model.patch_embed.proj.weight, model.patch_embed.proj.bias, stride=(2, 16, 16))
     x = x.flatten(2).transpose(1, 2)
@@ -131,4 +131,6 @@ def test_rope_tables_use_tiled_not_interleaved_angles():
     assert torch.allclose(cos[0, :s], torch.cat([(3 * freq).cos()] * 2))
     assert cos[0, 0] != cos[0, 1]
     assert torch.allclose(sin[0, s : 2 * s].abs(), torch.cat([(5 * freq).sin()] * 2).abs())
-    assert torch.equal(cos[0, 3 * s :], torch.ones(hd - 3 * s)) and torch.equal(sin[0, 3 * s :], torch.zeros(4))
+    assert torch.equal(cos[0, 3 * s :], torch.ones(hd - 3 * s)) and torch.equal(
+        sin[0, 3 * s :], torch.zeros(4)
+    )

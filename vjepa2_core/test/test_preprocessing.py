@@ -8,7 +8,8 @@ References used (HF's processor itself needs torchvision, which is not installed
   ``int((size - crop) / 2)``; fused rescale+normalise ``(x - mean/(1/255)) / (std/(1/255))`` in float32).
   Both torchvision branches are checked.
 * ``test_matches_real_hf_processor`` runs the real processor in a subprocess when torchvision can be imported
-  (with the ``torchvision._meta_registrations`` stub needed for the CPU-only torch here); it is skipped otherwise.
+  (with the ``torchvision._meta_registrations`` stub needed for the CPU-only torch here); it is skipped
+  otherwise.
 * The AC recipe is the DROID trainer's deterministic centre crop (aspect range [0.75, 1.35]) followed by
   ``F.interpolate(bilinear, align_corners=False)`` in float32 and the same normalisation.
 """
@@ -133,14 +134,29 @@ _HF_SCRIPT = textwrap.dedent(
 
 def test_matches_real_hf_processor(tmp_path, video):
     probe = subprocess.run(
-        [sys.executable, "-c", "import importlib.util, json; print(json.dumps(importlib.util.find_spec('torchvision') "
-         "is not None))"], capture_output=True, text=True, env=os.environ.copy(), timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import importlib.util, json; print(json.dumps(importlib.util.find_spec('torchvision') "
+            "is not None))",
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=60,
     )
     if not json.loads(probe.stdout or "false"):
-        pytest.skip("torchvision not importable: the real HF VJEPA2VideoProcessor cannot run (recipe tests cover it)")
+        pytest.skip(
+            "torchvision not importable: the real HF VJEPA2VideoProcessor cannot run (recipe tests cover it)"
+        )
     out_file = tmp_path / "hf.pt"
-    run = subprocess.run([sys.executable, "-c", _HF_SCRIPT, str(out_file)], capture_output=True, text=True,
-                         env=os.environ.copy(), timeout=240)
+    run = subprocess.run(
+        [sys.executable, "-c", _HF_SCRIPT, str(out_file)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=240,
+    )
     if run.returncode != 0:
         pytest.skip(f"HF VJEPA2VideoProcessor did not run here: {run.stderr.strip().splitlines()[-1][:200]}")
     hf = torch.load(out_file, weights_only=True)  # [T, C, H, W]

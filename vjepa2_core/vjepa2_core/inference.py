@@ -1,8 +1,8 @@
 """Inference helpers: a frame encoder bundling model, preprocessing, device and precision (used by ROS nodes).
 
-    enc = FrameEncoder.from_pretrained("vjepa2-ac-vitg.pt", transform="ac", dtype=torch.bfloat16)
-    tokens = enc.encode_frames([rgb0, rgb1])        # [2, 256, 1408]: each frame its own 2-frame tubelet
-    z = layer_norm_tokens(tokens)                   # what the AC predictor consumes / is compared with
+enc = FrameEncoder.from_pretrained("vjepa2-ac-vitg.pt", transform="ac", dtype=torch.bfloat16)
+tokens = enc.encode_frames([rgb0, rgb1])        # [2, 256, 1408]: each frame its own 2-frame tubelet
+z = layer_norm_tokens(tokens)                   # what the AC predictor consumes / is compared with
 """
 
 from __future__ import annotations
@@ -37,17 +37,25 @@ def make_transform(kind: str, size: int) -> VideoTransform | ACFrameTransform:
 class FrameEncoder:
     """A V-JEPA 2 encoder ready for inference on uint8 RGB frames.
 
-    dtype: dtype of the weights and of the computation (``torch.bfloat16`` is fastest on CPUs with AMX and on GPUs).
+    dtype: dtype of the weights and of the computation (``torch.bfloat16`` is fastest on CPUs with AMX and on
+    GPUs).
     autocast: optional autocast dtype with weights kept in ``dtype`` (usually fp32).
     max_batch: split per-frame encoding into chunks of at most this many frames (memory bound).
     compile: wrap the encoder in ``torch.compile`` (first call is slow).
     Outputs are returned as ``out_dtype`` (float32 by default) on ``device``.
     """
 
-    def __init__(self, encoder: VisionEncoder, transform: VideoTransform | ACFrameTransform | None = None,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-                 autocast: torch.dtype | None = None, max_batch: int | None = None, compile: bool = False,
-                 out_dtype: torch.dtype | None = torch.float32) -> None:
+    def __init__(
+        self,
+        encoder: VisionEncoder,
+        transform: VideoTransform | ACFrameTransform | None = None,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        autocast: torch.dtype | None = None,
+        max_batch: int | None = None,
+        compile: bool = False,
+        out_dtype: torch.dtype | None = torch.float32,
+    ) -> None:
         self.device = torch.device(device)
         self.dtype = dtype
         self.autocast = autocast
@@ -58,15 +66,30 @@ class FrameEncoder:
         self._forward = torch.compile(self.encoder) if compile else self.encoder
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, transform: str = "video", size: int | None = None,
-                        preset: str | None = None, entry: str | None = None, num_heads: int | None = None,
-                        device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-                        **kwargs) -> FrameEncoder:
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        transform: str = "video",
+        size: int | None = None,
+        preset: str | None = None,
+        entry: str | None = None,
+        num_heads: int | None = None,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        **kwargs,
+    ) -> FrameEncoder:
         """Load an encoder (official .pt, HF directory or ours) and pair it with a ``"video"`` or ``"ac"``
         transform at ``size`` (default: the model's training crop)."""
-        encoder = load_encoder(path, preset=preset, entry=entry, num_heads=num_heads, device=device, dtype=dtype)
-        return cls(encoder, make_transform(transform, size or encoder.cfg.img_size), device=device, dtype=dtype,
-                   **kwargs)
+        encoder = load_encoder(
+            path, preset=preset, entry=entry, num_heads=num_heads, device=device, dtype=dtype
+        )
+        return cls(
+            encoder,
+            make_transform(transform, size or encoder.cfg.img_size),
+            device=device,
+            dtype=dtype,
+            **kwargs,
+        )
 
     @property
     def tokens_per_frame(self) -> int:
@@ -100,7 +123,7 @@ class FrameEncoder:
         return self.encode_video(self.preprocess(frames).unsqueeze(0))
 
     def encode_frames(self, frames: Frames) -> Tensor:
-        """Every frame independently, duplicated into one 2-frame tubelet (the V-JEPA 2-AC convention), batched
+        """Every frame on its own, duplicated into one 2-frame tubelet (the V-JEPA 2-AC convention), batched
         over frames -> ``[T, Npf, D]``."""
         video = self.preprocess(frames)  # [C, T, H, W]
         per_frame = video.permute(1, 0, 2, 3).unsqueeze(2)  # [T, C, 1, H, W]

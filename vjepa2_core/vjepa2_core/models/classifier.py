@@ -13,7 +13,7 @@ from .blocks import Block, CrossAttentionBlock, init_vit_weights
 
 @dataclass
 class ClassifierConfig:
-    """Attentive probe: ``depth - 1`` self-attention blocks, then one cross-attention block whose learned query
+    """Attentive probe: ``depth - 1`` self-attention blocks, then a cross-attention block whose learned query
     pools the tokens, then a linear layer.
 
     Defaults are the official probes': 16 heads (also for ViT-g, whose probes were trained with 16 heads) and
@@ -81,7 +81,7 @@ class AttentiveClassifier(nn.Module):
             nn.init.trunc_normal_(self.pooler.query_tokens, std=0.02)
 
     def forward(self, tokens: Tensor) -> Tensor:
-        """Encoder tokens ``[B, N, D]`` -> logits ``[B, num_classes]`` (``[B, Q, num_classes]`` if Q > 1 queries)."""
+        """Tokens ``[B, N, D]`` -> logits ``[B, num_classes]`` (``[B, Q, num_classes]`` for Q > 1 queries)."""
         if tokens.ndim != 3 or tokens.shape[-1] != self.cfg.embed_dim:
             raise ValueError(f"tokens must be [B, N, {self.cfg.embed_dim}], got {tuple(tokens.shape)}")
         pooled = self.pooler(tokens)
