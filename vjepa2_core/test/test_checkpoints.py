@@ -257,7 +257,7 @@ def test_ek100_multi_head_probe(tmp_path):
 
 
 def test_all_released_layouts_infer_their_sizes():
-    """Shapes of every released file (meta tensors): encoder presets, predictor 384/12 heads, AC 1024/16 heads."""
+    """Shapes of each released file (meta tensors): encoder presets, predictor 384/12 heads, AC 1024/16."""
     from vjepa2_core.checkpoint import infer_ac_config, infer_predictor_config
 
     for name, heads in (("vit_large", 16), ("vit_huge", 16), ("vit_giant", 22)):
