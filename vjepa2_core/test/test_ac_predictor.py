@@ -14,7 +14,11 @@ TINY = dict(enc_embed_dim=48, embed_dim=64, depth=2, num_heads=4, grid_h=2, grid
 def _randomize(model: torch.nn.Module) -> None:
     with torch.no_grad():
         for name, p in model.named_parameters():
-            p.copy_(1.0 + 0.1 * torch.randn_like(p) if "norm" in name and name.endswith("weight") else 0.1 * torch.randn_like(p))
+            p.copy_(
+                1.0 + 0.1 * torch.randn_like(p)
+                if "norm" in name and name.endswith("weight")
+                else 0.1 * torch.randn_like(p)
+            )
 
 
 def _model(**kw) -> ACPredictor:
@@ -33,7 +37,7 @@ def _inputs(batch: int, steps: int, cfg: ACPredictorConfig):
 
 # ---------------------------------------------------------------- an independent, naive reference
 def _rotate_segment(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """Reference RoPE of one axis segment, written from the documented formula (tiled angles, adjacent pairs)."""
+    """Reference RoPE of one axis segment, from the documented formula (tiled angles, adjacent pairs)."""
     size = x.shape[-1]
     freq = 1.0 / 10000 ** (torch.arange(size // 2, dtype=torch.float32) / (size / 2.0))
     ang = pos.float()[:, None] * freq  # [N, size/2]

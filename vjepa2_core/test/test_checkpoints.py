@@ -1,6 +1,7 @@
 """Checkpoint I/O: official key layouts, our safetensors format, and the clear errors for bad checkpoints.
 
-Official-layout files are written here the way the released ones are laid out (top-level entries, ``module.`` /
+Official-layout files are written here the way the released ones are laid out (top-level entries, ``module.``
+/
 ``backbone.`` prefixes, fused ``qkv``, separate ``mask_tokens.i``, ``extrinsics_encoder`` in the AC predictor,
 ``classifiers[0]`` in probe files) from tiny random models; loading them must reproduce the writer's outputs.
 """
@@ -55,7 +56,11 @@ def _official(sd: dict, prefix: str) -> dict:
 @pytest.fixture
 def official_pretrain_file(tmp_path):
     """Layout of vitl.pt / vitg.pt: encoder, target_encoder and predictor with ``module.backbone.`` keys."""
-    enc, ema, pred = _randomized(VisionEncoder(ENC)), _randomized(VisionEncoder(ENC)), _randomized(MaskPredictor(PRED))
+    enc, ema, pred = (
+        _randomized(VisionEncoder(ENC)),
+        _randomized(VisionEncoder(ENC)),
+        _randomized(MaskPredictor(PRED)),
+    )
     pred_sd = _official(pred.state_dict(), "module.backbone.")
     pred_sd["module.backbone.predictor_pos_embed"] = torch.zeros(1, 8, 32)  # vestigial, must be ignored
     ckpt = {
@@ -88,11 +93,17 @@ def test_official_encoder_predictor_roundtrip(official_pretrain_file):
 
 
 def test_official_ac_file_with_module_prefix_only(tmp_path):
-    """DROID-trainer layout: keys start with ``module.`` only; extrinsics_encoder must be present and loaded."""
+    """DROID-trainer layout: keys start with ``module.`` only; extrinsics_encoder must be there and load."""
     enc, ac = _randomized(VisionEncoder(ENC)), _randomized(ACPredictor(AC))
     path = tmp_path / "vjepa2-ac-vitg.pt"
-    torch.save({"encoder": _official(enc.state_dict(), "module."), "predictor": _official(ac.state_dict(), "module."),
-                "epoch": 315}, path)
+    torch.save(
+        {
+            "encoder": _official(enc.state_dict(), "module."),
+            "predictor": _official(ac.state_dict(), "module."),
+            "epoch": 315,
+        },
+        path,
+    )
     loaded = load_ac_predictor(path, num_heads=4, grid=(2, 2))
     assert torch.equal(loaded.extrinsics_encoder.weight, ac.extrinsics_encoder.weight)
     frames, actions, states = torch.randn(2, 8, 64), torch.randn(2, 2, 7), torch.randn(2, 2, 7)
@@ -126,9 +137,18 @@ def test_missing_extra_and_misshaped_keys_are_named(tmp_path):
     enc = VisionEncoder(ENC)
     good = _official(enc.state_dict(), "module.backbone.")
     cases = {
-        "missing": ({k: v for k, v in good.items() if "blocks.1.mlp.fc2.bias" not in k}, r"1 missing key\(s\) \(first: blocks\.1\.mlp\.fc2\.bias\)"),
-        "extra": ({**good, "module.backbone.blocks.0.attn.q_norm.weight": torch.ones(16)}, "unexpected key.*blocks.0.attn.q_norm.weight"),
-        "shape": ({**good, "module.backbone.norm.weight": torch.ones(65)}, r"norm\.weight: checkpoint \[65\] vs model \[64\]"),
+        "missing": (
+            {k: v for k, v in good.items() if "blocks.1.mlp.fc2.bias" not in k},
+            r"1 missing key\(s\) \(first: blocks\.1\.mlp\.fc2\.bias\)",
+        ),
+        "extra": (
+            {**good, "module.backbone.blocks.0.attn.q_norm.weight": torch.ones(16)},
+            "unexpected key.*blocks.0.attn.q_norm.weight",
+        ),
+        "shape": (
+            {**good, "module.backbone.norm.weight": torch.ones(65)},
+            r"norm\.weight: checkpoint \[65\] vs model \[64\]",
+        ),
     }
     for name, (sd, pattern) in cases.items():
         path = tmp_path / f"{name}.pt"
@@ -147,7 +167,9 @@ def test_wrong_files_give_clear_errors(tmp_path):
     with pytest.raises(CheckpointError, match="no such file"):
         load_encoder(tmp_path / "absent.pt")
     torch.save({"something": {"w": torch.zeros(2)}}, tmp_path / "other.pt")
-    with pytest.raises(CheckpointError, match=r"no entry 'encoder / target_encoder'; the file has: something \(1 tensors\)"):
+    with pytest.raises(
+        CheckpointError, match=r"no entry 'encoder / target_encoder'; the file has: something \(1 tensors\)"
+    ):
         load_encoder(tmp_path / "other.pt")
     torch.save({"encoder": {"module.w": torch.zeros(2)}}, tmp_path / "notenc.pt")
     with pytest.raises(CheckpointError, match="not an encoder state dict"):
@@ -167,7 +189,7 @@ def test_wrong_files_give_clear_errors(tmp_path):
 
 
 def test_released_sizes_are_inferred_from_shapes():
-    """ViT-g shapes (as meta tensors, no memory) give the 22-head preset; a 384 file name gives vit_giant_384."""
+    """ViT-g shapes (meta tensors, no memory) give the 22-head preset; a 384 file name gives vit_giant_384."""
     with torch.device("meta"):
         vitg = VisionEncoder(encoder_preset("vit_giant"), init_weights=False).state_dict()
     cfg = infer_encoder_config(vitg, "vitg.pt")
@@ -214,3 +236,47 @@ def test_official_layout_summary(official_pretrain_file):
     kinds = {c.name: c for c in summary.components}
     assert kinds["encoder"].num_params == sum(v.numel() for v in VisionEncoder(ENC).state_dict().values())
     assert set(found) == {"encoder", "predictor"}
+
+
+def test_ek100_multi_head_probe(tmp_path):
+    """EK100 anticipation probes: 3 queries and verb/noun/action heads instead of ``linear``."""
+    cfg = ClassifierConfig(embed_dim=64, num_heads=4, depth=2, heads={"verb": 5, "noun": 6, "action": 9})
+    clf = _randomized(AttentiveClassifier(cfg))
+    assert clf.cfg.num_queries == 3 and "verb_classifier.weight" in clf.state_dict()
+    path = tmp_path / "ek100-vitg-384.pt"
+    torch.save({"classifiers": [_official(clf.state_dict(), "module.")]}, path)
+    loaded = load_classifier(path, num_heads=4)
+    assert loaded.cfg.heads == {"verb": 5, "noun": 6, "action": 9}
+    tokens = torch.randn(2, 10, 64)
+    with torch.inference_mode():
+        out, ref = loaded(tokens), clf(tokens)
+    assert set(out) == {"verb", "noun", "action"} and out["noun"].shape == (2, 6)
+    assert all(torch.equal(out[k], ref[k]) for k in ref)
+    save_pretrained(loaded, tmp_path / "ek")
+    assert load_pretrained(tmp_path / "ek").cfg.heads == cfg.heads
+
+
+def test_all_released_layouts_infer_their_sizes():
+    """Shapes of each released file (meta tensors): encoder presets, predictor 384/12 heads, AC 1024/16."""
+    from vjepa2_core.checkpoint import infer_ac_config, infer_predictor_config
+
+    for name, heads in (("vit_large", 16), ("vit_huge", 16), ("vit_giant", 22)):
+        with torch.device("meta"):
+            sd = VisionEncoder(encoder_preset(name), init_weights=False).state_dict()
+            pred = MaskPredictor(
+                PredictorConfig(enc_embed_dim=sd["norm.weight"].shape[0]), init_weights=False
+            )
+        cfg = infer_encoder_config(sd, f"{name}.pt")
+        assert (cfg.name, cfg.num_heads) == (name, heads)
+        pcfg = infer_predictor_config(pred.state_dict(), "vitl.pt")
+        assert (pcfg.num_heads, pcfg.depth, pcfg.num_mask_tokens, pcfg.embed_dim) == (12, 12, 10, 384)
+    with torch.device("meta"):
+        ac = ACPredictor(ACPredictorConfig(), init_weights=False).state_dict()
+    acfg = infer_ac_config(ac, "vjepa2-ac-vitg.pt")
+    assert (acfg.num_heads, acfg.depth, acfg.enc_embed_dim, acfg.grid_h, acfg.extrinsics_dim) == (
+        16,
+        24,
+        1408,
+        16,
+        6,
+    )

@@ -1,4 +1,4 @@
-"""Parity with HuggingFace transformers' ``VJEPA2Model`` / ``VJEPA2ForVideoClassification`` (test-only dependency).
+"""Parity with HF transformers' ``VJEPA2Model`` / ``VJEPA2ForVideoClassification`` (a test-only dependency).
 
 A random tiny HF model is written with ``save_pretrained`` (config.json + model.safetensors, i.e. exactly the
 layout of the facebook/vjepa2-* repos) and read back through OUR HF loader; outputs must agree to 1e-5 in
@@ -18,7 +18,7 @@ ATOL = 1e-5
 
 
 def _randomize(model: torch.nn.Module) -> None:
-    """HF init leaves biases 0, LayerNorms 1 and mask tokens 0: randomise everything so the mapping is tested."""
+    """HF init leaves biases 0, LayerNorms 1, mask tokens 0: randomise everything so the mapping is tested."""
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "norm" in name and name.endswith("weight"):

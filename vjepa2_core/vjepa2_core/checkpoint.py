@@ -63,7 +63,7 @@ _KIND_OF_CLASS = {cls: kind for kind, (cls, _) in KINDS.items()}
 
 
 class CheckpointError(ValueError):
-    """A checkpoint could not be read or does not match the requested model (message says why and what to do)."""
+    """A checkpoint cannot be read or does not match the requested model (the message says what to do)."""
 
 
 # ----------------------------------------------------------------------------------------------- format
@@ -339,17 +339,31 @@ def infer_ac_config(
 def infer_classifier_config(
     sd: Mapping[str, Tensor], source: str, num_heads: int | None = None
 ) -> ClassifierConfig:
+    """Probe config from shapes: a single ``linear`` head (SSv2, Diving48, ...) or the EK100 multi-query probe
+    with ``verb_classifier`` / ``noun_classifier`` / ``action_classifier`` heads. 16 heads unless given."""
     query = _need(sd, "pooler.query_tokens", "an attentive probe", source)
-    linear = _need(sd, "linear.weight", "an attentive probe", source)
     fc1 = _need(sd, "pooler.cross_attention_block.mlp.fc1.weight", "an attentive probe", source)
-    return ClassifierConfig(
+    common = dict(
         embed_dim=query.shape[-1],
-        num_classes=linear.shape[0],
         num_heads=num_heads or 16,
         depth=_count_blocks(sd, "pooler.blocks.") + 1,
         mlp_hidden=fc1.shape[0],
         num_queries=query.shape[1],
         qkv_bias="pooler.cross_attention_block.xattn.q.bias" in sd,
+    )
+    if "linear.weight" in sd:
+        return ClassifierConfig(num_classes=sd["linear.weight"].shape[0], **common)
+    heads = {
+        n: sd[f"{n}_classifier.weight"].shape[0]
+        for n in ("verb", "noun", "action")
+        if f"{n}_classifier.weight" in sd
+    }
+    if not heads:
+        raise CheckpointError(
+            f"{source}: attentive probe without 'linear.weight' or '*_classifier.weight' heads"
+        )
+    return ClassifierConfig(
+        num_classes=heads.get("action", next(iter(heads.values()))), heads=heads, **common
     )
 
 
@@ -386,7 +400,8 @@ def check_state_dict(model: nn.Module, sd: Mapping[str, Tensor], source: str) ->
         raise CheckpointError(
             f"{source}: does not match the {kind} {cfg}: "
             + "; ".join(problems)
-            + ". Check the file, the entry and the size arguments (preset / num_heads / config); nothing was loaded."
+            + ". Check the file, the entry and the size arguments (preset / num_heads / config); "
+            "nothing was loaded."
         )
     return sd
 
@@ -399,7 +414,7 @@ def build_from_state_dict(
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> nn.Module:
-    """Instantiate ``kind`` with ``cfg`` (no random init) and load ``sd`` strictly; returns it in eval mode."""
+    """Instantiate ``kind`` with ``cfg`` (no random init), load ``sd`` strictly; returns it in eval mode."""
     cls, _ = KINDS[kind]
     with torch.device("meta"):
         model = cls(cfg, init_weights=False)
@@ -776,7 +791,7 @@ def load_predictor(
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> MaskPredictor:
-    """Load the pretraining (mask-token) predictor from an official ``.pt`` (entry ``predictor``), HF or ours."""
+    """Load the pretraining (mask-token) predictor: official ``.pt`` (entry ``predictor``), HF or ours."""
     p = Path(path)
     fmt = detect_format(p)
     if fmt == "ours":
@@ -832,7 +847,7 @@ def load_classifier(
         return _from_ours(p, "classifier", entry, config, device, dtype)
     if fmt == "hf":
         if config is None and num_heads is not None:
-            configs, sds, _ = read_hf_directory(p)
+            configs, _, _ = read_hf_directory(p)
             if "classifier" in configs:
                 config = ClassifierConfig(**{**configs["classifier"].to_dict(), "num_heads": num_heads})
         return _hf_component(p, "classifier", config, device, dtype)
@@ -873,7 +888,7 @@ def read_all_components(
     predictor_num_heads: int | None = None,
     classifier_num_heads: int | None = None,
 ) -> tuple[CheckpointSummary, dict[str, tuple[str, Any, dict[str, Tensor]]]]:
-    """Everything loadable in a checkpoint: summary and ``{name: (kind, config, state dict)}`` (not yet built)."""
+    """Everything loadable in a checkpoint: summary and ``{name: (kind, config, state dict)}`` (unbuilt)."""
     p = Path(path)
     fmt = detect_format(p)
     found: dict[str, tuple[str, Any, dict[str, Tensor]]] = {}
@@ -904,11 +919,19 @@ def read_all_components(
                 entries["ac_predictor"] = name
             else:
                 pimg = img_size or (384 if "384" in p.name else None)
-                found["predictor"] = ("predictor", infer_predictor_config(sd, str(p), predictor_num_heads, pimg), sd)
+                found["predictor"] = (
+                    "predictor",
+                    infer_predictor_config(sd, str(p), predictor_num_heads, pimg),
+                    sd,
+                )
                 entries["predictor"] = name
         if "classifiers" in ckpt or "classifier" in ckpt:
             name, sd = official_entry(ckpt, p, ["classifiers", "classifier"])
-            found["classifier"] = ("classifier", infer_classifier_config(sd, str(p), classifier_num_heads), sd)
+            found["classifier"] = (
+                "classifier",
+                infer_classifier_config(sd, str(p), classifier_num_heads),
+                sd,
+            )
             entries["classifier"] = name
         if not found:
             raise CheckpointError(

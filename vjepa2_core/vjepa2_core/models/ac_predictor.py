@@ -123,7 +123,7 @@ def block_causal_mask(
 
 
 class ACPredictor(nn.Module):
-    """Action-conditioned predictor (state-dict layout of the ``predictor`` entry of ``vjepa2-ac-vitg.pt``)."""
+    """Action-conditioned predictor (state-dict layout of the ``predictor`` entry of vjepa2-ac-vitg.pt)."""
 
     def __init__(self, cfg: ACPredictorConfig, init_weights: bool = True) -> None:
         super().__init__()
@@ -267,7 +267,7 @@ class ACPredictor(nn.Module):
         extrinsics: Tensor | None = None,
         cache: ACKVCache | None = None,
     ) -> tuple[Tensor, ACKVCache]:
-        """Like :meth:`forward` for new timesteps that follow the cached ones; returns (predictions, new cache).
+        """Like :meth:`forward` for new timesteps after the cached ones; returns (predictions, new cache).
 
         The inputs hold only the new timesteps (positions continue at ``cache.num_steps``). A batch-1 cache is
         broadcast to the batch of the new inputs. Equal to running :meth:`forward` on the concatenated clip

@@ -164,7 +164,7 @@ class VisionEncoder(nn.Module):
         return self.cfg.embed_dim
 
     def grid_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
-        """Token grid (t, h, w) for a clip of ``frames x height x width`` pixels (one frame counts as a tubelet)."""
+        """Token grid (t, h, w) of a ``frames x height x width`` clip (one frame counts as a tubelet)."""
         frames = self.cfg.tubelet_size if frames == 1 else frames
         return frames // self.cfg.tubelet_size, height // self.cfg.patch_size, width // self.cfg.patch_size
 
@@ -179,14 +179,16 @@ class VisionEncoder(nn.Module):
         cfg = self.cfg
         if c != cfg.in_chans:
             raise ValueError(
-                f"expected {cfg.in_chans} channels in dim 1 of [B, C, T, H, W], got shape {tuple(video.shape)} "
+                f"expected {cfg.in_chans} channels in dim 1 of [B, C, T, H, W], "
+                f"got shape {tuple(video.shape)} "
                 "(HF-style [B, T, C, H, W] input must be permuted first)"
             )
         if t == 1:
             video = video.expand(-1, -1, cfg.tubelet_size, -1, -1)
         elif t % cfg.tubelet_size != 0:
             raise ValueError(
-                f"number of frames T={t} must be a multiple of the tubelet size {cfg.tubelet_size} (or 1 for an image)"
+                f"number of frames T={t} must be a multiple of the tubelet size {cfg.tubelet_size} "
+                "(or 1 for an image)"
             )
         if h % cfg.patch_size or w % cfg.patch_size:
             raise ValueError(f"H x W = {h} x {w} must both be multiples of the patch size {cfg.patch_size}")

@@ -84,7 +84,7 @@ def build_rope_tables(positions: Tensor, head_dim: int, spatial: Tensor | None =
 
 
 def grid_positions(frames: int, height: int, width: int, device: torch.device | str | None = None) -> Tensor:
-    """(t, h, w) of every token of a ``frames x height x width`` grid in (t, h, w) order, w fastest: ``[N, 3]``."""
+    """(t, h, w) of every token of a ``frames x height x width`` grid, in order with w fastest: ``[N, 3]``."""
     t, h, w = torch.meshgrid(
         torch.arange(frames, device=device),
         torch.arange(height, device=device),
