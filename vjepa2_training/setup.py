@@ -14,7 +14,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml", "README.md"]),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
-        (f"share/{PACKAGE}/scripts", glob("scripts/*.sbatch")),
+        (f"share/{PACKAGE}/scripts", [*glob("scripts/*.sbatch"), *glob("scripts/*.py")]),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -59,20 +59,71 @@ def main() -> int:
         return 1
     common = ["--set", f"data.roots=[{episodes}]", "--set", f"data.crop_size={size}", "--set", "run.tensorboard=false"]
     pre = work / "pretrain"
-    if pretrain(["--config", str(CONFIG_DIR / "pretrain_tiny.yaml"), *common, "--set", f"run.run_dir={pre}",
-                 "--set", f"run.total_steps={args.pretrain_steps}"]):
+    if pretrain(
+        [
+            "--config",
+            str(CONFIG_DIR / "pretrain_tiny.yaml"),
+            *common,
+            "--set",
+            f"run.run_dir={pre}",
+            "--set",
+            f"run.total_steps={args.pretrain_steps}",
+        ]
+    ):
         return 1
     ac = work / "ac"
-    if train_ac(["--config", str(CONFIG_DIR / "ac_tiny.yaml"), *common, "--set", f"run.run_dir={ac}",
-                 "--set", f"encoder.checkpoint={pre}", "--set", f"run.total_steps={args.ac_steps}",
-                 "--set", f"optim.decay_steps={args.ac_steps // 5}"]):
+    if train_ac(
+        [
+            "--config",
+            str(CONFIG_DIR / "ac_tiny.yaml"),
+            *common,
+            "--set",
+            f"run.run_dir={ac}",
+            "--set",
+            f"encoder.checkpoint={pre}",
+            "--set",
+            f"run.total_steps={args.ac_steps}",
+            "--set",
+            f"optim.decay_steps={args.ac_steps // 5}",
+        ]
+    ):
         return 1
     losses = work / "training_losses.png"
     landscape = work / "training_energy_landscape.png"
-    plot_losses([str(pre), str(ac), "-o", str(losses), "--label", "pretraining (masked latents)",
-                 "--label", "AC post-training", "--smooth", "10"])
-    energy(["--ac-run", str(ac), "--data", str(episodes), "--episode", "0", "--step", "8", "--span", "0.075",
-            "--grid", "21", "-o", str(landscape), "--json", str(work / "energy_landscape.json")])
+    plot_losses(
+        [
+            str(pre),
+            str(ac),
+            "-o",
+            str(losses),
+            "--label",
+            "pretraining (masked latents)",
+            "--label",
+            "AC post-training",
+            "--smooth",
+            "10",
+        ]
+    )
+    energy(
+        [
+            "--ac-run",
+            str(ac),
+            "--data",
+            str(episodes),
+            "--episode",
+            "0",
+            "--step",
+            "8",
+            "--span",
+            "0.075",
+            "--grid",
+            "21",
+            "-o",
+            str(landscape),
+            "--json",
+            str(work / "energy_landscape.json"),
+        ]
+    )
     if args.docs:
         args.docs.mkdir(parents=True, exist_ok=True)
         shutil.copy(losses, args.docs / losses.name)

@@ -188,7 +188,7 @@ def test_unknown_topic_and_type_give_clear_errors(make_bag, tmp_path: Path) -> N
     out = tmp_path / "ds"
     assert convert_main([str(bag), "-o", str(out), "--pose-topic", "/nope"]) == 1
     error = json.loads((out / "report.json").read_text())["sources"][0]["error"]
-    assert "/nope" in error and "/ee_pose" in error
+    assert "/nope" in error and "/franka_robot_state_broadcaster/current_pose" in error
     with pytest.raises(extractors.ExtractorError, match="register_extractor"):
         extractors.get_extractor("pose", "franka_msgs/msg/FrankaState")
     with pytest.raises(SystemExit):

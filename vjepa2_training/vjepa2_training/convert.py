@@ -44,7 +44,7 @@ class StreamConfig:
 
 def _default_gripper() -> StreamConfig:
     return StreamConfig(
-        "/joint_states",
+        "/franka_gripper/joint_states",
         options={"joints": [], "open_value": 0.04, "closed_value": 0.0},  # joints [] = names with "finger"
     )
 
@@ -54,7 +54,7 @@ class ConvertConfig:
     """Settings of ``vjepa2-convert-bags`` (YAML via ``--config``, every key optional)."""
 
     image: StreamConfig = field(default_factory=lambda: StreamConfig("/camera/image_raw"))
-    pose: StreamConfig = field(default_factory=lambda: StreamConfig("/ee_pose"))
+    pose: StreamConfig = field(default_factory=lambda: StreamConfig("/franka_robot_state_broadcaster/current_pose"))
     gripper: StreamConfig = field(default_factory=_default_gripper)
     sync: SyncSettings = field(default_factory=SyncSettings)
     codec: Literal["jpeg", "png"] = "jpeg"

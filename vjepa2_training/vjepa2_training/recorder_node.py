@@ -38,11 +38,11 @@ from .bagio import STORAGES, BagWriter
 
 STREAMS = (
     ("image", "/camera/image_raw", "sensor_msgs/msg/Image"),
-    ("pose", "/ee_pose", "geometry_msgs/msg/PoseStamped"),
-    ("gripper", "/joint_states", "sensor_msgs/msg/JointState"),
-    ("command", "", "geometry_msgs/msg/TwistStamped"),
+    ("pose", "/franka_robot_state_broadcaster/current_pose", "geometry_msgs/msg/PoseStamped"),
+    ("gripper", "/franka_gripper/joint_states", "sensor_msgs/msg/JointState"),
+    ("command", "/servo_node/delta_twist_cmds", "geometry_msgs/msg/TwistStamped"),
 )
-READY_LINE = "vjepa2_recorder: all topics active"
+READY_LINE = "vjepa2_recorder: camera, pose and gripper topics active"
 
 
 def message_class(msgtype: str) -> Any:
@@ -95,6 +95,7 @@ class RecorderNode(Node):
         self._subscriptions: list[Any] = []
         self._started = 0.0
         self._announced = False
+        self._state_topics: list[str] = []
 
     def _add(self, topic: str, msgtype: str, role: str) -> None:
         resolved = self.resolve_topic_name(topic)
@@ -112,6 +113,8 @@ class RecorderNode(Node):
             self._subscriptions.append(
                 self.create_subscription(self.classes[topic], topic, callback, self.qos, raw=True)
             )
+        state = [t for t, role in self.roles.items() if role in ("image", "pose", "gripper")]
+        self._state_topics = state or list(self.topics)  # commands may be sparse: not needed to be "active"
         self._started = time.monotonic()
         self.create_timer(5.0, self._report)
         self.get_logger().info(
@@ -123,9 +126,9 @@ class RecorderNode(Node):
             if self.done or self._bag is None:
                 return
             self._bag.write_raw(topic, self.get_clock().now().nanoseconds, raw)
-            if not self._announced and all(self._bag.counts.values()):
+            if not self._announced and all(self._bag.counts[t] for t in self._state_topics):
                 self._announced = True
-                self.get_logger().info("all topics active")
+                self.get_logger().info("camera, pose and gripper topics active")
                 print(READY_LINE, flush=True)
             self._check_limits(topic)
 

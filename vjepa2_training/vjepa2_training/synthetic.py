@@ -24,8 +24,8 @@ class RobotTopics:
     """Topic names of one robot recording."""
 
     image: str = "/camera/image_raw"
-    pose: str = "/ee_pose"
-    gripper: str = "/joint_states"
+    pose: str = "/franka_robot_state_broadcaster/current_pose"
+    gripper: str = "/franka_gripper/joint_states"
     finger_joints: tuple[str, str] = ("panda_finger_joint1", "panda_finger_joint2")
     finger_open: float = 0.04  # finger joint position when fully open (m); 0 = closed
 
