@@ -31,7 +31,7 @@ def _check_losses(run_dir: Path, steps: int) -> tuple[float, float]:
     return fixed[0], fixed[-1]
 
 
-def test_sim_to_trained_models(tmp_path: Path) -> None:
+def test_sim_to_trained_models(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     # 1. record: two 6-s random-exploration episodes of the simulated Franka, one mcap, one sqlite3 bag
     sim = sim_module.FrankaSim(seed=0, image_size=(64, 64), render_geometry="collision")
     try:
@@ -84,6 +84,34 @@ def test_sim_to_trained_models(tmp_path: Path) -> None:
     assert after < before, f"AC fixed-batch loss did not decrease: {before} -> {after}"
     predictor = load_ac_predictor(ac_dir / "export" / "ac_predictor.safetensors")
     assert predictor.cfg.enc_embed_dim == 64 and predictor.cfg.grid_h == 4
+
+    # warm starts: continue the AC predictor in a new run; a size mismatch is one clear error
+    ac2 = tmp_path / "ac_continued"
+    assert (
+        train_ac_main(
+            [
+                *ac_args,
+                "--set",
+                f"run.run_dir={ac2}",
+                "--set",
+                f"init.checkpoint={ac_dir}",
+                "--set",
+                "run.total_steps=2",
+                "--set",
+                "optim.warmup_steps=0",
+                "--set",
+                "optim.decay_steps=0",
+                "--set",
+                "run.eval_every=0",
+            ]
+        )
+        == 0
+    )
+    assert read_metric_pairs(ac2 / "metrics.csv", "loss")[1][0] < 0.5 * before
+    bad = ["--set", f"init.checkpoint={pre_dir / 'export' / 'encoder.safetensors'}", "--set", "init.source=core"]
+    bad += ["--set", "encoder.embed_dim=32", "--set", "encoder.num_heads=2", "--set", f"run.run_dir={tmp_path / 'bad'}"]
+    assert pretrain_main(["--config", str(CONFIG_DIR / "pretrain_tiny.yaml"), *common, *bad]) == 2
+    assert "does not fit the model built from the config" in capsys.readouterr().err
 
     # 5. evaluation plots
     assert (

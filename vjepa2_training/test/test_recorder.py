@@ -141,8 +141,10 @@ def test_records_the_simulated_franka(ros, launcher, tmp_path: Path) -> None:
         "vjepa2_training.recorder_node",
         "-o",
         str(bag),
-        "--extra-topic",
-        "/franka_sim/delta_cmd:std_msgs/msg/Float64MultiArray",
+        "--command-topic",
+        "/franka_sim/delta_cmd",
+        "--command-type",
+        "std_msgs/msg/Float64MultiArray",
     )
     rec.wait_for_output(READY_LINE, timeout=30)
     delta = ros.publisher(Float64MultiArray, "/franka_sim/delta_cmd", 10, subscribers=2)  # sim + recorder

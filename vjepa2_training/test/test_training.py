@@ -217,6 +217,6 @@ def test_ac_rollout_variants_and_feature_cache(tiny_dataset: Path, tmp_path: Pat
     cache = FeatureCache(tmp_path / "cache", cache_key(spec, {"size": 32}))
     cache.build(store, encoder, transform, FeatureCacheSpec(True, None, "bf16"), DistInfo(0, 1, 0, torch.device("cpu")))
     frames = ClipIndex(store, 4).frame_indices(5)
-    cached = cache.load(store.entries[1]["id"], frames)
+    cached = cache.load(store.content_key(1), frames)
     direct = encode_frames(encoder, transform(store.load(1).frames(frames), None).unsqueeze(0))
     torch.testing.assert_close(cached.reshape(1, -1, 32), direct, atol=0.05, rtol=0.02)

@@ -71,6 +71,19 @@ def save_checkpoint(directory: Path, state: dict[str, Any], step: int, keep: int
     return latest
 
 
+def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Strictly load ``state`` into ``module``; a mismatch becomes one :class:`CheckpointLoadError` that says
+    the configured model size and the checkpoint disagree."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])
+        raise CheckpointLoadError(
+            f"{source} does not fit the model built from the config (sizes must match): {detail}"
+        ) from None
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu", kind: str | None = None) -> dict:
     """Load a checkpoint safely (``weights_only=True``); ``kind`` checks the run type stored in it."""
     if not path.is_file():

@@ -149,9 +149,15 @@ class EMASpec:
 
 @dataclass
 class InitSpec:
-    """Optional warm start: encoder (+ predictor) weights from a checkpoint before step 0."""
+    """Optional warm start before step 0 (ignored when the run resumes from its own checkpoint).
+
+    ``source: run``: a run directory or checkpoint of the same kind (vjepa2-pretrain / vjepa2-train-ac).
+    ``source: core``: weights ``vjepa2_core.checkpoint`` reads: an official ``.pt`` (``vitl.pt`` ... for
+    pretraining, ``vjepa2-ac-vitg.pt`` for AC), an HF directory or an export.
+    """
 
     checkpoint: str | None = None
+    source: Literal["run", "core"] = "run"
 
 
 @dataclass

@@ -191,7 +191,7 @@ class FeatureClipDataset(ClipDataset):
         self.feature_cache = cache
 
     def observation(self, ref: ClipRef, episode: Episode, frames: list[int]) -> dict[str, Tensor]:
-        features = self.feature_cache.load(episode.episode_id, frames)  # [T, Npf, D]
+        features = self.feature_cache.load(self.store.content_key(ref.episode), frames)  # [T, Npf, D]
         return {"features": features.reshape(-1, features.shape[-1])}
 
 

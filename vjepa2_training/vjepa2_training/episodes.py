@@ -17,6 +17,7 @@ Keys of an episode shard (T = number of frames):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -180,6 +181,7 @@ class EpisodeStore:
             raise DatasetError("no dataset directory given")
         self.entries: list[dict[str, Any]] = []
         self._paths: list[Path] = []
+        self._keys: dict[int, str] = {}
         fps_values = set()
         for root in map(Path, roots):
             manifest = load_manifest(root)
@@ -201,3 +203,13 @@ class EpisodeStore:
     def load(self, index: int) -> Episode:
         """Load episode ``index``."""
         return load_episode(self._paths[index], self.entries[index]["id"])
+
+    def content_key(self, index: int) -> str:
+        """Name for derived data of episode ``index`` (e.g. cached features): its id plus a hash of the shard's
+        location, size and mtime, so equal ids in different datasets and re-converted episodes never clash."""
+        if index not in self._keys:
+            path = self._paths[index]
+            stat = path.stat()
+            digest = hashlib.sha1(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+            self._keys[index] = f"{self.entries[index]['id']}-{digest[:10]}"
+        return self._keys[index]

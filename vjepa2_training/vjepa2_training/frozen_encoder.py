@@ -83,19 +83,19 @@ def encode_frames(encoder: VisionEncoder, video: Tensor) -> Tensor:
 
 
 class FeatureCache:
-    """On-disk frame features of every episode: ``<dir>/<key>/<episode id>.safetensors`` with ``features``
-    ``[T, Npf, D]`` (layer-normed). ``key`` covers the encoder weights and the frame transform."""
+    """On-disk frame features of every episode: ``<dir>/<key>/<episode content key>.safetensors`` with
+    ``features [T, Npf, D]`` (layer-normed). ``key`` covers the encoder weights and the frame transform."""
 
     def __init__(self, directory: Path, key: str) -> None:
         self.directory = directory / key
 
-    def path(self, episode_id: str) -> Path:
-        """Cache file of one episode."""
-        return self.directory / f"{episode_id}.safetensors"
+    def path(self, key: str) -> Path:
+        """Cache file of one episode (``key`` = :meth:`EpisodeStore.content_key`)."""
+        return self.directory / f"{key}.safetensors"
 
-    def load(self, episode_id: str, frames: list[int] | None = None) -> Tensor:
+    def load(self, key: str, frames: list[int] | None = None) -> Tensor:
         """Cached features ``[T, Npf, D]`` (float32) of all frames, or of ``frames`` (read without the rest)."""
-        with safe_open(str(self.path(episode_id)), framework="pt") as f:
+        with safe_open(str(self.path(key)), framework="pt") as f:
             if frames is None:
                 return f.get_tensor("features").float()
             lo, hi = min(frames), max(frames) + 1
@@ -114,7 +114,7 @@ class FeatureCache:
         """Compute missing entries (episodes split round-robin over ranks), then wait for every rank."""
         self.directory.mkdir(parents=True, exist_ok=True)
         mine = [i for i in range(len(store)) if i % info.world_size == info.rank]
-        todo = [i for i in mine if not self.path(store.entries[i]["id"]).is_file()]
+        todo = [i for i in mine if not self.path(store.content_key(i)).is_file()]
         dtype = _CACHE_DTYPES[spec.dtype]
         for i in tqdm(todo, desc="feature cache", unit="ep", disable=not info.is_main or not todo):
             episode = store.load(i)
@@ -124,7 +124,7 @@ class FeatureCache:
                 video = transform(episode.frames(idx), None).to(info.device)  # [3, n, S, S]
                 chunks.append(encode_frames(encoder, video.unsqueeze(0)).view(len(idx), -1, encoder.embed_dim))
             features = torch.cat(chunks).to(dtype).cpu().contiguous()
-            path = self.path(store.entries[i]["id"])
+            path = self.path(store.content_key(i))
             tmp = path.with_name(f".{path.name}.tmp")
             save_file({"features": features}, str(tmp))
             tmp.replace(path)

@@ -19,10 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vjepa2_core.checkpoint import CheckpointError, load_encoder, load_predictor
 from vjepa2_core.models import EncoderConfig, MaskPredictor, PredictorConfig, VisionEncoder, encoder_preset
 
 from .augment import RandomResizedCrop
-from .checkpointing import CheckpointLoadError, load_checkpoint
+from .checkpointing import LATEST, CheckpointLoadError, load_checkpoint, load_weights
 from .config_io import ConfigError, load_yaml, to_dict
 from .configs import EncoderSpec, PredictorSpec, PretrainConfig
 from .data import ClipDataset, ClipIndex
@@ -103,9 +104,22 @@ class PretrainTask(Task):
         self.metric_fields = (*(f"loss_mask{g}" for g in range(len(cfg.masks))), "ema")
 
     def _warm_start(self, path: Path) -> None:
-        state = load_checkpoint(path, kind="pretrain")["models"]
-        self.model.encoder.load_state_dict(state["target_encoder"])
-        self.model.predictor.load_state_dict(state["predictor"])
+        """Initial weights from a pretraining run or (``init.source: core``) official/HF/exported weights."""
+        if self.cfg.init.source == "run":
+            if path.is_dir():
+                path = path / "checkpoints" / LATEST
+            state = load_checkpoint(path, kind="pretrain")["models"]
+            load_weights(self.model.encoder, state["target_encoder"], f"init encoder {path}")
+            load_weights(self.model.predictor, state["predictor"], f"init predictor {path}")
+            return
+        entry = "target_encoder" if path.suffix in (".pt", ".pth") else None
+        load_weights(self.model.encoder, load_encoder(path, entry=entry).state_dict(), f"init encoder {path}")
+        try:
+            predictor = load_predictor(path)
+        except CheckpointError as err:
+            LOG.warning("%s has no usable mask predictor (%s); the predictor starts from scratch", path, err)
+        else:
+            load_weights(self.model.predictor, predictor.state_dict(), f"init predictor {path}")
 
     def trainable(self) -> nn.Module:
         return self.model
@@ -201,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_yaml(PretrainConfig, args.config, args.set)
         result = pretrain(cfg)
-    except (ConfigError, DatasetError, CheckpointLoadError, ValueError, FileNotFoundError) as err:
+    except (ConfigError, DatasetError, CheckpointLoadError, CheckpointError, ValueError, FileNotFoundError) as err:
         print(f"vjepa2-pretrain: error: {err}", file=sys.stderr)
         return 2
     return 0 if result.completed else 3

@@ -11,7 +11,8 @@ SIGKILL leaves an unfinished bag, which ``vjepa2-convert-bags`` reports and skip
 Parameters (all optional): ``output`` (bag directory; default ``recording_<UTC time>``), ``storage``
 (``mcap`` | ``sqlite3``), ``{image,pose,gripper,command}_topic`` and ``..._type`` (an empty topic disables
 that stream), ``extra_topics`` (``["/topic:pkg/msg/Type", ...]``), ``qos`` (``sensor_data`` matches both
-best-effort and reliable publishers; ``reliable``), ``qos_depth``, ``max_duration_s``, ``max_frames``.
+best-effort and reliable publishers; ``reliable``), ``command_qos`` (``reliable`` by default: no command is lost
+while discovery completes), ``qos_depth``, ``max_duration_s``, ``max_frames``.
 """
 
 from __future__ import annotations
@@ -83,9 +84,20 @@ class RecorderNode(Node):
             self._add(name, kind, "extra")
         if not self.topics:
             raise ValueError("nothing to record: every topic parameter is empty")
+        depth = declare(self, "qos_depth", 100, "subscription queue depth", min_value=1, max_value=10000)
         self.qos = qos_from_name(
-            declare(self, "qos", "sensor_data", "subscription QoS", choices=("sensor_data", "reliable")),
-            declare(self, "qos_depth", 100, "subscription queue depth", min_value=1, max_value=10000),
+            declare(
+                self, "qos", "sensor_data", "QoS of the state/extra subscriptions", choices=("sensor_data", "reliable")
+            ),
+            depth,
+        )
+        # commands (MoveIt Servo, the planner, the sim) are published reliably: a reliable subscription gets
+        # every one, including those sent while discovery is still completing
+        self.command_qos = qos_from_name(
+            declare(
+                self, "command_qos", "reliable", "QoS of the command subscription", choices=("sensor_data", "reliable")
+            ),
+            depth,
         )
         self.max_duration_s = declare(self, "max_duration_s", 0.0, "stop after this long (0: never)", min_value=0.0)
         self.max_frames = declare(self, "max_frames", 0, "stop after this many image messages (0: never)", min_value=0)
@@ -104,6 +116,9 @@ class RecorderNode(Node):
         self.topics[resolved] = msgtype
         self.roles[resolved] = role
 
+    def _qos_for(self, topic: str) -> Any:
+        return self.command_qos if self.roles[topic] == "command" else self.qos
+
     def start(self, bag: BagWriter) -> None:
         """Register every topic in ``bag`` and subscribe (raw CDR) to them."""
         self._bag = bag
@@ -111,7 +126,7 @@ class RecorderNode(Node):
             bag.add_topic(topic, msgtype)
             callback = self._callback(topic)
             self._subscriptions.append(
-                self.create_subscription(self.classes[topic], topic, callback, self.qos, raw=True)
+                self.create_subscription(self.classes[topic], topic, callback, self._qos_for(topic), raw=True)
             )
         state = [t for t, role in self.roles.items() if role in ("image", "pose", "gripper")]
         self._state_topics = state or list(self.topics)  # commands may be sparse: not needed to be "active"

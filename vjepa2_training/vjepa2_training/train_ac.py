@@ -22,10 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vjepa2_core.checkpoint import CheckpointError, load_ac_predictor
 from vjepa2_core.models import ACPredictor, ACPredictorConfig, VisionEncoder
 
 from .augment import CenterCropResize
-from .checkpointing import CheckpointLoadError, load_checkpoint
+from .checkpointing import LATEST, CheckpointLoadError, load_checkpoint, load_weights
 from .config_io import ConfigError, load_yaml, to_dict
 from .configs import ACConfig, ACPredictorSpec
 from .data import ClipDataset, ClipIndex, FeatureClipDataset
@@ -95,9 +96,14 @@ class ACTask(Task):
         self.ac_config = build_ac_config(cfg.predictor, encoder, cfg.data.crop_size)
         predictor = ACPredictor(self.ac_config)
         predictor.extrinsics_encoder.requires_grad_(False)  # unused without extrinsics; kept for the layout
-        if cfg.init.checkpoint:
-            state = load_checkpoint(Path(cfg.init.checkpoint), kind="ac")["models"]
-            predictor.load_state_dict(state["predictor"])
+        if cfg.init.checkpoint:  # fine-tune an AC run or (init.source: core) the official vjepa2-ac-vitg.pt
+            path = Path(cfg.init.checkpoint)
+            if cfg.init.source == "run":
+                path = path / "checkpoints" / LATEST if path.is_dir() else path
+                state = load_checkpoint(path, kind="ac")["models"]["predictor"]
+            else:
+                state = load_ac_predictor(path).state_dict()
+            load_weights(predictor, state, f"init AC predictor {path}")
         self.model = ACRollout(predictor, cfg.loss.rollout_steps, cfg.loss.rollout)
 
     def trainable(self) -> nn.Module:
@@ -178,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_yaml(ACConfig, args.config, args.set)
         result = train_ac(cfg)
-    except (ConfigError, DatasetError, CheckpointLoadError, ValueError, FileNotFoundError) as err:
+    except (ConfigError, DatasetError, CheckpointLoadError, CheckpointError, ValueError, FileNotFoundError) as err:
         print(f"vjepa2-train-ac: error: {err}", file=sys.stderr)
         return 2
     return 0 if result.completed else 3

@@ -246,12 +246,12 @@ def run_training(
             optimizer.step()
             task.after_step(step)
             done = step + 1
-            row = {"loss": mean_across_ranks(float(loss.detach()), info), "lr": lr}
-            row.update({k: mean_across_ranks(v, info) for k, v in metrics.items() if k in fields})
+            names = [k for k in metrics if k in fields]
+            values, stop_now = _reduce_step([float(loss.detach()), *(metrics[k] for k in names)], stop.requested, info)
+            row = {"loss": values[0], "lr": lr, **dict(zip(names, values[1:]))}
             if fixed_batch is not None and (done % run.eval_every == 0 or done == run.total_steps):
                 row["fixed_loss"] = evaluate()
             logger.log(done, row)
-            stop_now = _any_rank(stop.requested, info)
             if done % run.checkpoint_every == 0 or done == run.total_steps or stop_now:
                 checkpoint(done)
             step = done
@@ -271,9 +271,11 @@ def _ignore_stop_signals(worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _any_rank(flag: bool, info: DistInfo) -> bool:
+def _reduce_step(values: list[float], stop: bool, info: DistInfo) -> tuple[list[float], bool]:
+    """Means of the step's scalars over all ranks and whether any rank was asked to stop: one all-reduce."""
     if not info.distributed:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=info.device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
+        return values, stop
+    t = torch.tensor([*values, 1.0 if stop else 0.0], dtype=torch.float64, device=info.device)
+    dist.all_reduce(t)
+    reduced = (t / info.world_size).tolist()
+    return reduced[:-1], reduced[-1] > 0
