@@ -215,7 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_yaml(PretrainConfig, args.config, args.set)
         result = pretrain(cfg)
-    except (ConfigError, DatasetError, CheckpointLoadError, CheckpointError, ValueError, FileNotFoundError) as err:
+    except (
+        ConfigError,
+        DatasetError,
+        CheckpointLoadError,
+        CheckpointError,
+        ValueError,
+        FileNotFoundError,
+        FloatingPointError,
+    ) as err:
         print(f"vjepa2-pretrain: error: {err}", file=sys.stderr)
         return 2
     return 0 if result.completed else 3

@@ -184,7 +184,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_yaml(ACConfig, args.config, args.set)
         result = train_ac(cfg)
-    except (ConfigError, DatasetError, CheckpointLoadError, CheckpointError, ValueError, FileNotFoundError) as err:
+    except (
+        ConfigError,
+        DatasetError,
+        CheckpointLoadError,
+        CheckpointError,
+        ValueError,
+        FileNotFoundError,
+        FloatingPointError,
+    ) as err:
         print(f"vjepa2-train-ac: error: {err}", file=sys.stderr)
         return 2
     return 0 if result.completed else 3

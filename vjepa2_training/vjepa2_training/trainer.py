@@ -165,6 +165,11 @@ def run_training(
         rng = state["rng"]
         if info.is_main:
             LOG.warning("resuming %s from %s at step %d", task.kind, latest, start_step)
+            changed = sorted(k for k in config if state["config"].get(k) != config[k])
+            if changed:
+                LOG.warning(
+                    "the config differs from the checkpointed run's in %s; continuing with the new one", changed
+                )
     else:
         rng = None
 
