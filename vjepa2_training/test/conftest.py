@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
-
-# pytest's importlib mode imports this file as "vjepa2_training.test.conftest" and, unless the real package
-# was imported before, first registers the package's source folder (no __init__.py) as a namespace module
-# "vjepa2_training" that hides the installed package. Swap in the real package before anything imports it.
-if getattr(sys.modules.get("vjepa2_training"), "__file__", None) is None:
-    sys.modules.pop("vjepa2_training", None)
-    _test_pkg = sys.modules.get("vjepa2_training.test")
-    importlib.import_module("vjepa2_training").test = _test_pkg
 
 from vjepa2_training.synthetic import RobotSample, write_robot_bag
 
