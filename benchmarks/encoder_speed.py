@@ -123,6 +123,10 @@ def main() -> int:
             reference = hf_fp32_out if hf_fp32_out is not None else out_hf
             diff = (out_ours - reference).abs().max().item()
             hf_own = (out_hf - reference).abs().max().item()
+            print(
+                f"  bf16 rel L2 vs HF fp32: ours {((out_ours - reference).norm() / reference.norm()).item():.2e}, "
+                f"HF bf16 {((out_hf - reference).norm() / reference.norm()).item():.2e}"
+            )
         ratios = [h / o for h, o in zip(t_hf, t_ours)]
         results[dtype_name] = dict(speedup=statistics.median(ratios), diff=diff, hf_own=hf_own)
         print(
