@@ -1,0 +1,37 @@
+# vjepa2 for ROS 2. The two commands a fresh machine needs: `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+ENV := source env.sh &&
+PYTEST_ARGS ?=
+
+.PHONY: help setup build test demo lint format bench lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
+
+setup:  ## venv with pinned deps, colcon build, sim assets (idempotent)
+	@./scripts/setup.sh
+
+build: setup  ## rebuild the workspace (alias of setup; skips what did not change)
+
+test: setup  ## the whole test suite (runs setup first if needed)
+	@$(ENV) python -m pytest $(PYTEST_ARGS)
+
+demo: setup  ## the main job: the most complete planning path that works today
+	@$(ENV) ./scripts/demo.sh
+
+lint: setup  ## ruff over the workspace
+	@$(ENV) ruff check .
+
+format: setup  ## ruff format + import sorting
+	@$(ENV) ruff check --fix --select I . && ruff format .
+
+bench: setup  ## speed benchmarks (prints ratios measured in one run)
+	@$(ENV) for b in benchmarks/*.py; do echo "== $$b"; python $$b; done
+
+lock:  ## re-pin requirements.txt from requirements.in (in a throw-away venv)
+	@./scripts/lock.sh
+
+clean:  ## remove build outputs (keeps the venv)
+	rm -rf build install log .stamps

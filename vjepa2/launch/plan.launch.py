@@ -1,0 +1,7 @@
+"""ros2 launch vjepa2 plan.launch.py [name:=value ...] -- the planning graph of vjepa2.graphs."""
+
+from vjepa2.launch_ros_adapter import launch_description
+
+
+def generate_launch_description():
+    return launch_description("plan")

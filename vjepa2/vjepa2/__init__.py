@@ -1,0 +1,1 @@
+"""Bringup of the vjepa2 suite."""

@@ -1,0 +1,40 @@
+"""The suite's node graphs. Each later package adds its nodes here, and both launchers follow."""
+
+from __future__ import annotations
+
+from vjepa2.graph import Argument, NodeSpec, config_path, graph
+
+
+@graph(
+    "camera_relay",
+    "A test-pattern camera and a relay: the smallest graph, to check a ROS 2 set-up end to end.",
+    (
+        Argument("rate_hz", "30.0", "Camera frame rate"),
+        Argument("namespace", "", "Namespace of both nodes"),
+    ),
+)
+def camera_relay(args: dict[str, str]) -> list[NodeSpec]:
+    return [
+        NodeSpec("vjepa2_common", "image_publisher", "camera", args["namespace"],
+                 parameters=[{"rate_hz": float(args["rate_hz"])}], remappings=[("image", "camera/image_raw")]),
+        NodeSpec("vjepa2_common", "relay", "camera_relay", args["namespace"],
+                 remappings=[("input", "camera/image_raw"), ("output", "camera/image_relayed")]),
+    ]
+
+
+@graph(
+    "plan",
+    "The planning loop: camera (simulated Franka or a real one) -> V-JEPA 2 -> CEM planner -> safe commands.",
+    (
+        Argument("params_file", config_path("plan.yaml"), "Parameter file for all nodes"),
+        Argument("namespace", "", "Namespace of all nodes"),
+    ),
+)
+def plan(args: dict[str, str]) -> list[NodeSpec]:
+    params = [args["params_file"]]
+    return [
+        # The robot: the simulated Franka (camera + arm); a real set-up replaces this node with its drivers.
+        NodeSpec("vjepa2_sim", "sim_node", "franka_sim", args["namespace"], parameters=params,
+                 remappings=[("exterior/image_raw", "camera/image_raw"),
+                             ("exterior/camera_info", "camera/camera_info")], required=True),
+    ]

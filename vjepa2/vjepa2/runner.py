@@ -1,0 +1,190 @@
+"""vjepa2-launch: start a graph of vjepa2.graphs as processes, like `ros2 launch` (where launch_ros is absent).
+
+    vjepa2-launch plan                      # the planning graph with its default parameters
+    vjepa2-launch camera_relay rate_hz:=10  # launch arguments as name:=value
+    vjepa2-launch --list                    # graphs and their arguments
+    vjepa2-launch plan --dry-run            # print the commands instead of running them
+
+Every node is a separate process started with ``--ros-args`` (name, namespace, remaps, parameter files),
+exactly what ``plan.launch.py`` asks launch_ros to do. Output lines are prefixed with the node name.
+SIGINT/SIGTERM are forwarded; nodes get SIGINT, then SIGTERM, then SIGKILL if they do not exit.
+When a ``required`` node exits, the whole graph is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+import yaml
+
+from vjepa2.graph import NodeSpec, get_graph
+from vjepa2_common.dds import ensure_localhost_discovery
+
+
+def node_command(spec: NodeSpec, param_dir: Path) -> list[str]:
+    """The command line of one node: its executable followed by the ``--ros-args`` launch_ros would pass."""
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+    try:
+        prefix = get_package_prefix(spec.package)
+    except PackageNotFoundError as exc:
+        raise SystemExit(f"package '{spec.package}' is not built or not sourced; run 'make build' and "
+                         "'source env.sh'") from exc
+    executable = Path(prefix, "lib", spec.package, spec.executable)
+    if not executable.exists():
+        raise SystemExit(f"package '{spec.package}' has no executable '{spec.executable}' ({executable})")
+    cmd = [str(executable), *spec.arguments, "--ros-args", "-r", f"__node:={spec.name}"]
+    if spec.namespace:
+        cmd += ["-r", f"__ns:={spec.namespace if spec.namespace.startswith('/') else '/' + spec.namespace}"]
+    for i, params in enumerate(spec.parameters):
+        if isinstance(params, dict):
+            path = param_dir / f"{spec.name}_{i}.yaml"
+            path.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
+            params = str(path)
+        if not Path(params).is_file():
+            raise SystemExit(f"parameter file '{params}' of node '{spec.name}' does not exist")
+        cmd += ["--params-file", str(params)]
+    for src, dst in spec.remappings:
+        cmd += ["-r", f"{src}:={dst}"]
+    return cmd
+
+
+class GraphRunner:
+    """Runs a list of node processes until a signal, a required node's exit or ``stop()``."""
+
+    def __init__(self, specs: list[NodeSpec], param_dir: Path, out: IO[str] = sys.stdout) -> None:
+        self.specs = specs
+        self.param_dir = param_dir
+        self.out = out
+        self.procs: list[tuple[NodeSpec, subprocess.Popen]] = []
+        self._stop = threading.Event()
+        self._print_lock = threading.Lock()
+
+    def _pump(self, name: str, stream: IO[bytes]) -> None:
+        for line in iter(stream.readline, b""):
+            with self._print_lock:
+                self.out.write(f"[{name}] {line.decode(errors='replace')}")
+                self.out.flush()
+
+    def start(self) -> None:
+        commands = [(spec, node_command(spec, self.param_dir)) for spec in self.specs]
+        for spec, cmd in commands:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+            self.procs.append((spec, proc))
+            threading.Thread(target=self._pump, args=(spec.name, proc.stdout), daemon=True).start()
+            self._log(f"started {spec.name} (pid {proc.pid})")
+
+    def _log(self, text: str) -> None:
+        with self._print_lock:
+            self.out.write(f"[vjepa2-launch] {text}\n")
+            self.out.flush()
+
+    def request_stop(self, *_args: object) -> None:
+        self._stop.set()
+
+    def wait(self) -> int:
+        """Block until asked to stop or a required node exits; return the exit code for the runner."""
+        code = 0
+        reported: set[int] = set()
+        while not self._stop.wait(0.1):
+            for spec, proc in self.procs:
+                if proc.poll() is not None and proc.pid not in reported:
+                    reported.add(proc.pid)
+                    self._log(f"{spec.name} exited with code {proc.returncode}")
+                    if spec.required:
+                        self._log(f"{spec.name} is required: stopping the graph")
+                        code = proc.returncode or 1
+                        self._stop.set()
+            if len(reported) == len(self.procs):
+                break
+        return code
+
+    def stop(self, sigint_timeout: float = 10.0, sigterm_timeout: float = 5.0) -> None:
+        """SIGINT every node, then SIGTERM, then SIGKILL the ones that are still there."""
+        for sig, timeout in ((signal.SIGINT, sigint_timeout), (signal.SIGTERM, sigterm_timeout),
+                             (signal.SIGKILL, 10.0)):
+            alive = [(spec, p) for spec, p in self.procs if p.poll() is None]
+            if not alive:
+                break
+            if sig != signal.SIGINT:
+                self._log(f"{', '.join(s.name for s, _ in alive)} still running: sending {sig.name}")
+            for _spec, proc in alive:
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + timeout
+            for _spec, proc in alive:
+                try:
+                    proc.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+        for _spec, proc in self.procs:  # grandchildren left in a node's process group
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._log("all nodes stopped")
+
+
+def parse_launch_arguments(items: list[str]) -> dict[str, str]:
+    values = {}
+    for item in items:
+        name, sep, value = item.partition(":=")
+        if not sep or not name:
+            raise SystemExit(f"launch arguments are name:=value, got '{item}'")
+        values[name] = value
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vjepa2-launch", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("graph", nargs="?", help="graph name (see --list)")
+    parser.add_argument("arguments", nargs="*", help="launch arguments, name:=value")
+    parser.add_argument("--list", action="store_true", help="list the graphs and their arguments")
+    parser.add_argument("--dry-run", action="store_true", help="print the node commands and exit")
+    opts = parser.parse_intermixed_args(argv)
+
+    from vjepa2.graph import GRAPHS
+    if opts.list or not opts.graph:
+        get_graph("plan")  # import the registry
+        for g in GRAPHS.values():
+            print(f"{g.name}: {g.description}")
+            for a in g.arguments:
+                print(f"    {a.name}:={a.default!s}    {a.description}")
+        return 0 if opts.list else 2
+    try:
+        specs = get_graph(opts.graph).nodes(parse_launch_arguments(opts.arguments))
+    except (KeyError, ValueError) as exc:
+        raise SystemExit(str(exc.args[0])) from exc
+
+    ensure_localhost_discovery()
+    with tempfile.TemporaryDirectory(prefix="vjepa2-launch-") as tmp:
+        if opts.dry_run:
+            for spec in specs:
+                print(" ".join(node_command(spec, Path(tmp))))
+            return 0
+        runner = GraphRunner(specs, Path(tmp))
+        signal.signal(signal.SIGINT, runner.request_stop)
+        signal.signal(signal.SIGTERM, runner.request_stop)
+        try:
+            runner.start()
+            code = runner.wait()
+        finally:
+            runner.stop()
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
