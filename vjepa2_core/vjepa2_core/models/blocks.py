@@ -26,7 +26,8 @@ def set_fast_cpu_kernels(enabled: bool) -> None:
 
 
 def _fused_linear_ok(x: Tensor, weight: Tensor) -> bool:
-    """oneDNN's fused linear has no autograd and no autocast support: use it only for plain CPU inference."""
+    """oneDNN's fused linear has no autograd and no autocast support: use it only for plain (eager) CPU
+    inference."""
     return (
         _FAST_CPU_KERNELS["enabled"]
         and x.device.type == "cpu"
@@ -34,6 +35,7 @@ def _fused_linear_ok(x: Tensor, weight: Tensor) -> bool:
         and x.dtype == weight.dtype
         and x.dtype in (torch.float32, torch.bfloat16)
         and not torch.is_autocast_enabled("cpu")
+        and not torch.compiler.is_compiling()  # inductor fuses (and packs weights) itself
         and hasattr(torch.ops.mkldnn, "_linear_pointwise")
         and torch.backends.mkldnn.is_available()
     )
