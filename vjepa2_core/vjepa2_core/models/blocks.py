@@ -135,9 +135,7 @@ class Attention(nn.Module):
             return fast_linear(out.transpose(1, 2).reshape(batch, num_tokens, dim), self.proj)
         v = qkv[:, :, 2]
         if rope is not None:
-            qk = apply_rope(
-                qkv[:, :, :2], RopeTables(rope.cos[..., None, None, :], rope.sin[..., None, None, :])
-            )
+            qk = apply_rope(qkv[:, :, :2], RopeTables(rope.cos[..., None, None, :], rope.sin[..., None, None, :]))
             q, k = qk[:, :, 0], qk[:, :, 1]
         else:
             q, k = qkv[:, :, 0], qkv[:, :, 1]
@@ -160,9 +158,7 @@ class Attention(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block: ``x + attn(norm1(x))`` then ``x + mlp(norm2(x))``."""
 
-    def __init__(
-        self, dim: int, num_heads: int, mlp_hidden: int, qkv_bias: bool = True, eps: float = 1e-6
-    ) -> None:
+    def __init__(self, dim: int, num_heads: int, mlp_hidden: int, qkv_bias: bool = True, eps: float = 1e-6) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias)
@@ -212,9 +208,7 @@ class CrossAttention(nn.Module):
 class CrossAttentionBlock(nn.Module):
     """``q + xattn(q, norm1(x))`` then ``q + mlp(norm2(q))`` (the query itself is not normalised)."""
 
-    def __init__(
-        self, dim: int, num_heads: int, mlp_hidden: int, qkv_bias: bool = True, eps: float = 1e-5
-    ) -> None:
+    def __init__(self, dim: int, num_heads: int, mlp_hidden: int, qkv_bias: bool = True, eps: float = 1e-5) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.xattn = CrossAttention(dim, num_heads, qkv_bias=qkv_bias)
