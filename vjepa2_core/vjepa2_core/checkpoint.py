@@ -113,6 +113,11 @@ def _read_json(path: Path) -> dict:
 
 # ----------------------------------------------------------------------------------------------- official
 # files
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
 def load_official_file(path: str | Path) -> dict[str, Any]:
     """``torch.load`` an official checkpoint safely (``weights_only=True``, memory-mapped when possible)."""
     p = Path(path)
@@ -125,10 +130,10 @@ def load_official_file(path: str | Path) -> dict[str, Any]:
             obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(
-            f"{p}: refused to unpickle non-tensor objects (weights_only=True): {str(e).splitlines()[0]}"
+            f"{p}: refused to unpickle non-tensor objects (weights_only=True): {_first_line(e)}"
         ) from e
-    except (RuntimeError, OSError, EOFError) as e:
-        raise CheckpointError(f"{p}: not a readable torch checkpoint ({str(e).splitlines()[0]})") from e
+    except Exception as e:  # torch raises many types for a corrupt or truncated file
+        raise CheckpointError(f"{p}: not a readable torch checkpoint ({_first_line(e)})") from e
     if not isinstance(obj, dict):
         raise CheckpointError(f"{p}: expected a dict of entries or a state dict, got {type(obj).__name__}")
     return obj
@@ -182,9 +187,7 @@ def official_entry(
         if isinstance(value, (list, tuple)):
             index = 0 if index is None else index
             if index >= len(value):
-                raise CheckpointError(
-                    f"{path}: entry {base!r} has {len(value)} items, index {index} is out of range"
-                )
+                raise CheckpointError(f"{path}: entry {base!r} has {len(value)} items, index {index} is out of range")
             value, name = value[index], f"{base}[{index}]"
         if not _is_state_dict(value):
             raise CheckpointError(f"{path}: entry {name!r} is not a state dict of tensors")
@@ -205,9 +208,7 @@ def _count_blocks(sd: Mapping[str, Tensor], prefix: str) -> int:
 def _need(sd: Mapping[str, Tensor], key: str, what: str, source: str) -> Tensor:
     if key not in sd:
         sample = ", ".join(list(sd)[:_MAX_LISTED])
-        raise CheckpointError(
-            f"{source}: no {key!r} - this is not {what} state dict (its keys start: {sample})"
-        )
+        raise CheckpointError(f"{source}: no {key!r} - this is not {what} state dict (its keys start: {sample})")
     return sd[key]
 
 
@@ -274,16 +275,12 @@ def infer_predictor_config(
 ) -> PredictorConfig:
     embed = _need(sd, "predictor_embed.weight", "a predictor", source)
     if "action_encoder.weight" in sd:
-        raise CheckpointError(
-            f"{source}: this is a V-JEPA 2-AC action-conditioned predictor; use load_ac_predictor"
-        )
+        raise CheckpointError(f"{source}: this is a V-JEPA 2-AC action-conditioned predictor; use load_ac_predictor")
     num_mask = len([k for k in sd if re.fullmatch(r"mask_tokens\.\d+", k)])
     dim = embed.shape[0]
     if num_heads is None:
         if dim != 384:
-            raise CheckpointError(
-                f"{source}: predictor width {dim} is not the released 384; pass num_heads=..."
-            )
+            raise CheckpointError(f"{source}: predictor width {dim} is not the released 384; pass num_heads=...")
         num_heads = 12
     fc1 = _need(sd, "predictor_blocks.0.mlp.fc1.weight", "a predictor", source)
     return PredictorConfig(
@@ -310,15 +307,11 @@ def infer_ac_config(
     dim = embed.shape[0]
     if num_heads is None:
         if dim != 1024:
-            raise CheckpointError(
-                f"{source}: AC predictor width {dim} is not the released 1024; pass num_heads=..."
-            )
+            raise CheckpointError(f"{source}: AC predictor width {dim} is not the released 1024; pass num_heads=...")
         num_heads = 16
     fc1 = _need(sd, "predictor_blocks.0.mlp.fc1.weight", "an AC predictor", source)
     state = _need(sd, "state_encoder.weight", "an AC predictor", source)
-    extr = _need(
-        sd, "extrinsics_encoder.weight", "an AC predictor (extrinsics_encoder is always stored)", source
-    )
+    extr = _need(sd, "extrinsics_encoder.weight", "an AC predictor (extrinsics_encoder is always stored)", source)
     gh, gw = grid or (16, 16)
     return ACPredictorConfig(
         enc_embed_dim=embed.shape[1],
@@ -336,9 +329,7 @@ def infer_ac_config(
     )
 
 
-def infer_classifier_config(
-    sd: Mapping[str, Tensor], source: str, num_heads: int | None = None
-) -> ClassifierConfig:
+def infer_classifier_config(sd: Mapping[str, Tensor], source: str, num_heads: int | None = None) -> ClassifierConfig:
     """Probe config from shapes: a single ``linear`` head (SSv2, Diving48, ...) or the EK100 multi-query probe
     with ``verb_classifier`` / ``noun_classifier`` / ``action_classifier`` heads. 16 heads unless given."""
     query = _need(sd, "pooler.query_tokens", "an attentive probe", source)
@@ -354,17 +345,11 @@ def infer_classifier_config(
     if "linear.weight" in sd:
         return ClassifierConfig(num_classes=sd["linear.weight"].shape[0], **common)
     heads = {
-        n: sd[f"{n}_classifier.weight"].shape[0]
-        for n in ("verb", "noun", "action")
-        if f"{n}_classifier.weight" in sd
+        n: sd[f"{n}_classifier.weight"].shape[0] for n in ("verb", "noun", "action") if f"{n}_classifier.weight" in sd
     }
     if not heads:
-        raise CheckpointError(
-            f"{source}: attentive probe without 'linear.weight' or '*_classifier.weight' heads"
-        )
-    return ClassifierConfig(
-        num_classes=heads.get("action", next(iter(heads.values()))), heads=heads, **common
-    )
+        raise CheckpointError(f"{source}: attentive probe without 'linear.weight' or '*_classifier.weight' heads")
+    return ClassifierConfig(num_classes=heads.get("action", next(iter(heads.values()))), heads=heads, **common)
 
 
 # ----------------------------------------------------------------------------------------------- strict
@@ -390,9 +375,7 @@ def check_state_dict(model: nn.Module, sd: Mapping[str, Tensor], source: str) ->
         if missing:
             problems.append(f"{len(missing)} missing key(s) (first: {', '.join(missing[:_MAX_LISTED])})")
         if unexpected:
-            problems.append(
-                f"{len(unexpected)} unexpected key(s) (first: {', '.join(unexpected[:_MAX_LISTED])})"
-            )
+            problems.append(f"{len(unexpected)} unexpected key(s) (first: {', '.join(unexpected[:_MAX_LISTED])})")
         if mismatched:
             desc = "; ".join(f"{k}: checkpoint {a} vs model {b}" for k, a, b in mismatched[:_MAX_LISTED])
             problems.append(f"{len(mismatched)} shape mismatch(es) ({desc})")
@@ -490,9 +473,7 @@ def hf_to_components(hf_sd: Mapping[str, Tensor], source: str) -> dict[str, dict
         key = key[len("vjepa2.") :] if key.startswith("vjepa2.") else key
         if key == "predictor.embeddings.mask_tokens":
             if value.ndim != 4:
-                raise CheckpointError(
-                    f"{source}: {key} has shape {_shape(value)}, expected [num_tokens, 1, 1, D]"
-                )
+                raise CheckpointError(f"{source}: {key} has shape {_shape(value)}, expected [num_tokens, 1, 1, D]")
             for i in range(value.shape[0]):
                 comps.setdefault("predictor", {})[f"mask_tokens.{i}"] = value[i]
             continue
@@ -540,9 +521,7 @@ def _hf_weight_files(directory: Path) -> list[Path]:
         shards = sorted(set(_read_json(index).get("weight_map", {}).values()))
         missing = [s for s in shards if not (directory / s).is_file()]
         if missing:
-            raise CheckpointError(
-                f"{directory}: shard(s) listed in the index are missing: {', '.join(missing)}"
-            )
+            raise CheckpointError(f"{directory}: shard(s) listed in the index are missing: {', '.join(missing)}")
         return [directory / s for s in shards]
     raise CheckpointError(
         f"{directory}: no model.safetensors (or model.safetensors.index.json); download the "
@@ -566,9 +545,7 @@ def hf_configs(cfg: Mapping[str, Any], sd: Mapping[str, dict[str, Tensor]], sour
         embed_dim=hidden,
         depth=int(cfg.get("num_hidden_layers", 24)),
         num_heads=int(cfg.get("num_attention_heads", 16)),
-        mlp_hidden=width(
-            "encoder", "blocks.0.mlp.fc1.weight", int(hidden * float(cfg.get("mlp_ratio", 4.0)))
-        ),
+        mlp_hidden=width("encoder", "blocks.0.mlp.fc1.weight", int(hidden * float(cfg.get("mlp_ratio", 4.0)))),
         patch_size=patch,
         tubelet_size=tubelet,
         in_chans=int(cfg.get("in_chans", 3)),
@@ -720,8 +697,7 @@ def load_pretrained(
         if n not in configs:
             raise CheckpointError(f"{path}: no component {n!r}; it has {sorted(configs)}")
     models = {
-        n: build_from_state_dict(configs[n][0], configs[n][1], sds[n], f"{path} [{n}]", device, dtype)
-        for n in names
+        n: build_from_state_dict(configs[n][0], configs[n][1], sds[n], f"{path} [{n}]", device, dtype) for n in names
     }
     return models[names[0]] if len(names) == 1 else models
 
@@ -741,17 +717,14 @@ def _from_ours(path: Path, kind: str, entry: str | None, config: Any, device, dt
     name = names[0]
     if configs[name][0] != kind:
         raise CheckpointError(f"{path}: component {name!r} is a {configs[name][0]}, not a {kind}")
-    return build_from_state_dict(
-        kind, config or configs[name][1], sds[name], f"{path} [{name}]", device, dtype
-    )
+    return build_from_state_dict(kind, config or configs[name][1], sds[name], f"{path} [{name}]", device, dtype)
 
 
 def _hf_component(path: Path, comp: str, config: Any, device, dtype) -> nn.Module:
     configs, sds, raw = read_hf_directory(path)
     if comp not in sds:
         raise CheckpointError(
-            f"{path}: the HF checkpoint ({raw.get('architectures')}) has no {comp} weights; it "
-            f"has {sorted(sds)}"
+            f"{path}: the HF checkpoint ({raw.get('architectures')}) has no {comp} weights; it has {sorted(sds)}"
         )
     return build_from_state_dict(comp, config or configs[comp], sds[comp], f"{path} [{comp}]", device, dtype)
 
@@ -799,9 +772,7 @@ def load_predictor(
     if fmt == "hf":
         return _hf_component(p, "predictor", config, device, dtype)
     name, sd = official_entry(load_official_file(p), p, ["predictor"], entry)
-    cfg = config or infer_predictor_config(
-        sd, str(p), num_heads, img_size or (384 if "384" in p.name else None)
-    )
+    cfg = config or infer_predictor_config(sd, str(p), num_heads, img_size or (384 if "384" in p.name else None))
     return build_from_state_dict("predictor", cfg, sd, f"{p} [{name}]", device, dtype)
 
 
@@ -934,9 +905,7 @@ def read_all_components(
             )
             entries["classifier"] = name
         if not found:
-            raise CheckpointError(
-                f"{p}: found no encoder, predictor or classifier entry; the file has: {desc}"
-            )
+            raise CheckpointError(f"{p}: found no encoder, predictor or classifier entry; the file has: {desc}")
     summary = CheckpointSummary(str(p), fmt, desc)
     for n, (kind, cfg, sd) in found.items():
         summary.components.append(

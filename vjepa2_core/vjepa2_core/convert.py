@@ -57,30 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="vjepa2-convert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument(
-        "source", type=Path, help="official .pt/.pth file, HF directory, or vjepa2-core checkpoint"
-    )
-    ap.add_argument(
-        "output", type=Path, nargs="?", help="output directory (or NAME.safetensors for a file pair)"
-    )
+    ap.add_argument("source", type=Path, help="official .pt/.pth file, HF directory, or vjepa2-core checkpoint")
+    ap.add_argument("output", type=Path, nargs="?", help="output directory (or NAME.safetensors for a file pair)")
     ap.add_argument("--inspect", action="store_true", help="only print what the checkpoint holds")
     ap.add_argument(
         "--only",
         default=None,
         help="comma-separated components to write (encoder,predictor,ac_predictor,classifier)",
     )
-    ap.add_argument(
-        "--preset", default=None, help="encoder preset (vit_large, vit_huge, vit_giant, vit_giant_384)"
-    )
+    ap.add_argument("--preset", default=None, help="encoder preset (vit_large, vit_huge, vit_giant, vit_giant_384)")
     ap.add_argument(
         "--encoder-entry",
         default=None,
         help="official entry for the encoder (default: encoder, else target_encoder)",
     )
     ap.add_argument("--num-heads", type=int, default=None, help="encoder heads for non-released sizes")
-    ap.add_argument(
-        "--predictor-heads", type=int, default=None, help="predictor heads for non-released sizes"
-    )
+    ap.add_argument("--predictor-heads", type=int, default=None, help="predictor heads for non-released sizes")
     ap.add_argument("--classifier-heads", type=int, default=None, help="probe heads (official probes: 16)")
     ap.add_argument("--img-size", type=int, default=None, help="training crop (256; 384 for ViT-g-384)")
     ap.add_argument("--dtype", default="fp32", choices=sorted(_DTYPES), help="dtype of the written weights")
@@ -111,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     for c in summary.components:
         preset = f" preset={c.preset}" if c.preset else ""
         print(
-            f"  {c.name}: {c.kind} from {c.entry}{preset}, {_fmt_params(c.num_params)} params "
-            f"({_describe(c.config)})"
+            f"  {c.name}: {c.kind} from {c.entry}{preset}, {_fmt_params(c.num_params)} params ({_describe(c.config)})"
         )
     if args.inspect:
         return 0
@@ -120,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [w for w in wanted if w not in found]
     if unknown:
         print(
-            f"vjepa2-convert: error: --only {','.join(unknown)} not in the checkpoint "
-            f"(it has {', '.join(found)})",
+            f"vjepa2-convert: error: --only {','.join(unknown)} not in the checkpoint (it has {', '.join(found)})",
             file=sys.stderr,
         )
         return 1
@@ -136,9 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     except CheckpointError as e:
         print(f"vjepa2-convert: error: {e}", file=sys.stderr)
         return 1
-    out = save_pretrained(
-        models, args.output, metadata={"source": str(args.source), "source_format": summary.format}
-    )
+    out = save_pretrained(models, args.output, metadata={"source": str(args.source), "source_format": summary.format})
     total = sum(c.num_params for c in summary.components if c.name in wanted)
     print(f"wrote {', '.join(wanted)} ({_fmt_params(total)} params, {args.dtype}) to {out}")
     return 0

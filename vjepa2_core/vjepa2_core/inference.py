@@ -80,9 +80,7 @@ class FrameEncoder:
     ) -> FrameEncoder:
         """Load an encoder (official .pt, HF directory or ours) and pair it with a ``"video"`` or ``"ac"``
         transform at ``size`` (default: the model's training crop)."""
-        encoder = load_encoder(
-            path, preset=preset, entry=entry, num_heads=num_heads, device=device, dtype=dtype
-        )
+        encoder = load_encoder(path, preset=preset, entry=entry, num_heads=num_heads, device=device, dtype=dtype)
         return cls(
             encoder,
             make_transform(transform, size or encoder.cfg.img_size),

@@ -53,9 +53,7 @@ def frames_to_tensor(frames: Frames) -> Tensor:
         if frames.ndim == 3:
             frames = frames[None]
         if frames.ndim != 4 or frames.shape[-1] != 3:
-            raise ValueError(
-                f"numpy frames must be H x W x 3 or T x H x W x 3 (RGB), got shape {frames.shape}"
-            )
+            raise ValueError(f"numpy frames must be H x W x 3 or T x H x W x 3 (RGB), got shape {frames.shape}")
         return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous()
     if isinstance(frames, Tensor):
         if frames.dtype != torch.uint8:
@@ -67,13 +65,9 @@ def frames_to_tensor(frames: Frames) -> Tensor:
         if frames.shape[-1] == 3:
             frames = frames.permute(0, 3, 1, 2)
         elif frames.shape[1] != 3:
-            raise ValueError(
-                f"tensor frames must be [T, H, W, 3] or [T, 3, H, W] (RGB), got {tuple(frames.shape)}"
-            )
+            raise ValueError(f"tensor frames must be [T, H, W, 3] or [T, 3, H, W] (RGB), got {tuple(frames.shape)}")
         return frames.contiguous()
-    raise TypeError(
-        f"unsupported frames type {type(frames).__name__}: pass uint8 numpy arrays or torch tensors"
-    )
+    raise TypeError(f"unsupported frames type {type(frames).__name__}: pass uint8 numpy arrays or torch tensors")
 
 
 def _native_uint8_bilinear() -> bool:
@@ -149,9 +143,7 @@ class VideoTransform:
         return torch.stack([self(c) for c in clips])
 
 
-def aspect_crop_box(
-    height: int, width: int, min_aspect: float, max_aspect: float
-) -> tuple[int, int, int, int]:
+def aspect_crop_box(height: int, width: int, min_aspect: float, max_aspect: float) -> tuple[int, int, int, int]:
     """(top, left, h, w) of the centre crop that brings width/height into ``[min_aspect, max_aspect]``.
 
     This is the deterministic fallback of the DROID trainer's random-resized-crop (which always falls back, as

@@ -201,8 +201,7 @@ class ACPredictor(nn.Module):
         if cfg.use_extrinsics:
             if extrinsics is None:
                 raise ValueError(
-                    "this predictor was built with use_extrinsics=True: pass extrinsics [B, T, "
-                    f"{cfg.extrinsics_dim}]"
+                    f"this predictor was built with use_extrinsics=True: pass extrinsics [B, T, {cfg.extrinsics_dim}]"
                 )
             inputs["extrinsics"] = (extrinsics, cfg.extrinsics_dim)
         elif extrinsics is not None:
@@ -210,8 +209,7 @@ class ACPredictor(nn.Module):
         for name, (tensor, dim) in inputs.items():
             if tensor.ndim != 3 or tensor.shape[1] != steps or tensor.shape[2] != dim:
                 raise ValueError(
-                    f"{name} must be [B, T={steps}, {dim}] to match {steps} frames of tokens, "
-                    f"got {tuple(tensor.shape)}"
+                    f"{name} must be [B, T={steps}, {dim}] to match {steps} frames of tokens, got {tuple(tensor.shape)}"
                 )
         batches = {frame_tokens.shape[0], *(t.shape[0] for t, _ in inputs.values())}
         batch = max(batches)
@@ -228,9 +226,7 @@ class ACPredictor(nn.Module):
             self.state_encoder(states.to(self.state_encoder.weight.dtype)).unsqueeze(2),
         ]
         if cfg.use_extrinsics:
-            parts.append(
-                self.extrinsics_encoder(extrinsics.to(self.extrinsics_encoder.weight.dtype)).unsqueeze(2)
-            )
+            parts.append(self.extrinsics_encoder(extrinsics.to(self.extrinsics_encoder.weight.dtype)).unsqueeze(2))
         parts.append(x)
         parts = [p.to(dtype).expand(batch, -1, -1, -1) for p in parts]
         return torch.cat(parts, dim=2).flatten(1, 2), steps
@@ -280,9 +276,7 @@ class ACPredictor(nn.Module):
             if x.shape[0] == 1:
                 x = x.expand(cache.batch_size, -1, -1)
             else:
-                raise ValueError(
-                    f"cache batch {cache.batch_size} does not broadcast with input batch {x.shape[0]}"
-                )
+                raise ValueError(f"cache batch {cache.batch_size} does not broadcast with input batch {x.shape[0]}")
         rope = self._rope(steps, past, x.device, x.dtype)
         mask = self._mask(steps, past, x.device)
         new_layers: list[KVPair] = []

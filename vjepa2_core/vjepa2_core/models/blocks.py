@@ -26,7 +26,8 @@ def set_fast_cpu_kernels(enabled: bool) -> None:
 
 
 def _fused_linear_ok(x: Tensor, weight: Tensor) -> bool:
-    """oneDNN's fused linear has no autograd and no autocast support: use it only for plain CPU inference."""
+    """oneDNN's fused linear has no autograd and no autocast support: use it only for plain (eager) CPU
+    inference."""
     return (
         _FAST_CPU_KERNELS["enabled"]
         and x.device.type == "cpu"
@@ -34,6 +35,7 @@ def _fused_linear_ok(x: Tensor, weight: Tensor) -> bool:
         and x.dtype == weight.dtype
         and x.dtype in (torch.float32, torch.bfloat16)
         and not torch.is_autocast_enabled("cpu")
+        and not torch.compiler.is_compiling()  # inductor fuses (and packs weights) itself
         and hasattr(torch.ops.mkldnn, "_linear_pointwise")
         and torch.backends.mkldnn.is_available()
     )
@@ -133,9 +135,7 @@ class Attention(nn.Module):
             return fast_linear(out.transpose(1, 2).reshape(batch, num_tokens, dim), self.proj)
         v = qkv[:, :, 2]
         if rope is not None:
-            qk = apply_rope(
-                qkv[:, :, :2], RopeTables(rope.cos[..., None, None, :], rope.sin[..., None, None, :])
-            )
+            qk = apply_rope(qkv[:, :, :2], RopeTables(rope.cos[..., None, None, :], rope.sin[..., None, None, :]))
             q, k = qk[:, :, 0], qk[:, :, 1]
         else:
             q, k = qkv[:, :, 0], qkv[:, :, 1]
@@ -158,9 +158,7 @@ class Attention(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block: ``x + attn(norm1(x))`` then ``x + mlp(norm2(x))``."""
 
-    def __init__(
-        self, dim: int, num_heads: int, mlp_hidden: int, qkv_bias: bool = True, eps: float = 1e-6
-    ) -> None:
+    def __init__(self, dim: int, num_heads: int, mlp_hidden: int, qkv_bias: bool = True, eps: float = 1e-6) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias)
@@ -210,9 +208,7 @@ class CrossAttention(nn.Module):
 class CrossAttentionBlock(nn.Module):
     """``q + xattn(q, norm1(x))`` then ``q + mlp(norm2(q))`` (the query itself is not normalised)."""
 
-    def __init__(
-        self, dim: int, num_heads: int, mlp_hidden: int, qkv_bias: bool = True, eps: float = 1e-5
-    ) -> None:
+    def __init__(self, dim: int, num_heads: int, mlp_hidden: int, qkv_bias: bool = True, eps: float = 1e-5) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.xattn = CrossAttention(dim, num_heads, qkv_bias=qkv_bias)

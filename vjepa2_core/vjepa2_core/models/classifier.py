@@ -103,10 +103,7 @@ class AttentiveClassifier(nn.Module):
             raise ValueError(f"tokens must be [B, N, {self.cfg.embed_dim}], got {tuple(tokens.shape)}")
         pooled = self.pooler(tokens)
         if self.cfg.heads is not None:
-            return {
-                name: getattr(self, f"{name}_classifier")(pooled[:, i])
-                for i, name in enumerate(self.cfg.heads)
-            }
+            return {name: getattr(self, f"{name}_classifier")(pooled[:, i]) for i, name in enumerate(self.cfg.heads)}
         if pooled.shape[1] == 1:
             pooled = pooled.squeeze(1)
         return self.linear(pooled)

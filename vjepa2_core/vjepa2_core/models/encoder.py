@@ -172,9 +172,7 @@ class VisionEncoder(nn.Module):
         if video.ndim == 4:  # an image batch [B, C, H, W] -> one tubelet of repeated frames
             video = video.unsqueeze(2)
         if video.ndim != 5:
-            raise ValueError(
-                f"expected video [B, C, T, H, W] or images [B, C, H, W], got shape {tuple(video.shape)}"
-            )
+            raise ValueError(f"expected video [B, C, T, H, W] or images [B, C, H, W], got shape {tuple(video.shape)}")
         _, c, t, h, w = video.shape
         cfg = self.cfg
         if c != cfg.in_chans:
@@ -187,8 +185,7 @@ class VisionEncoder(nn.Module):
             video = video.expand(-1, -1, cfg.tubelet_size, -1, -1)
         elif t % cfg.tubelet_size != 0:
             raise ValueError(
-                f"number of frames T={t} must be a multiple of the tubelet size {cfg.tubelet_size} "
-                "(or 1 for an image)"
+                f"number of frames T={t} must be a multiple of the tubelet size {cfg.tubelet_size} (or 1 for an image)"
             )
         if h % cfg.patch_size or w % cfg.patch_size:
             raise ValueError(f"H x W = {h} x {w} must both be multiples of the patch size {cfg.patch_size}")
@@ -236,9 +233,7 @@ class VisionEncoder(nn.Module):
         x = torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
         return x, rope.index(idx)
 
-    def run_blocks(
-        self, x: Tensor, rope: RopeTables, out_layers: Sequence[int] | None = None
-    ) -> Tensor | list[Tensor]:
+    def run_blocks(self, x: Tensor, rope: RopeTables, out_layers: Sequence[int] | None = None) -> Tensor | list[Tensor]:
         """Run the transformer blocks and the final norm on embedded tokens (advanced use)."""
         if out_layers is None:
             for blk in self.blocks:

@@ -113,9 +113,7 @@ class MaskPredictor(nn.Module):
         ctx_idx = _as_index_batch(context_indices, batch, "context_indices", device)
         tgt_idx = _as_index_batch(target_indices, batch, "target_indices", device)
         if ctx_idx.shape[1] != num_ctx:
-            raise ValueError(
-                f"context_indices has {ctx_idx.shape[1]} tokens but context_tokens has {num_ctx}"
-            )
+            raise ValueError(f"context_indices has {ctx_idx.shape[1]} tokens but context_tokens has {num_ctx}")
         grid = grid_hw or (self.cfg.img_size // self.cfg.patch_size,) * 2
 
         x = self.predictor_embed(context_tokens)

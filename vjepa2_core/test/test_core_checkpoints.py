@@ -263,9 +263,7 @@ def test_all_released_layouts_infer_their_sizes():
     for name, heads in (("vit_large", 16), ("vit_huge", 16), ("vit_giant", 22)):
         with torch.device("meta"):
             sd = VisionEncoder(encoder_preset(name), init_weights=False).state_dict()
-            pred = MaskPredictor(
-                PredictorConfig(enc_embed_dim=sd["norm.weight"].shape[0]), init_weights=False
-            )
+            pred = MaskPredictor(PredictorConfig(enc_embed_dim=sd["norm.weight"].shape[0]), init_weights=False)
         cfg = infer_encoder_config(sd, f"{name}.pt")
         assert (cfg.name, cfg.num_heads) == (name, heads)
         pcfg = infer_predictor_config(pred.state_dict(), "vitl.pt")
@@ -280,3 +278,19 @@ def test_all_released_layouts_infer_their_sizes():
         16,
         6,
     )
+
+
+def test_truncated_and_legacy_files(tmp_path):
+    enc = VisionEncoder(ENC)
+    torch.save({"encoder": enc.state_dict()}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    loaded = load_encoder(tmp_path / "legacy.pt", num_heads=4)  # old (non-zip) format: loaded without mmap
+    assert torch.equal(loaded.norm.weight, enc.norm.weight)
+    data = (tmp_path / "legacy.pt").read_bytes()
+    (tmp_path / "cut-legacy.pt").write_bytes(data[: len(data) // 3])
+    with pytest.raises(CheckpointError, match="not a readable torch checkpoint"):
+        load_encoder(tmp_path / "cut-legacy.pt", num_heads=4)
+    torch.save({"encoder": enc.state_dict()}, tmp_path / "zip.pt")
+    data = (tmp_path / "zip.pt").read_bytes()
+    (tmp_path / "cut-zip.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="not a readable torch checkpoint"):
+        load_encoder(tmp_path / "cut-zip.pt", num_heads=4)

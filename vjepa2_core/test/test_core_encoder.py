@@ -131,6 +131,4 @@ def test_rope_tables_use_tiled_not_interleaved_angles():
     assert torch.allclose(cos[0, :s], torch.cat([(3 * freq).cos()] * 2))
     assert cos[0, 0] != cos[0, 1]
     assert torch.allclose(sin[0, s : 2 * s].abs(), torch.cat([(5 * freq).sin()] * 2).abs())
-    assert torch.equal(cos[0, 3 * s :], torch.ones(hd - 3 * s)) and torch.equal(
-        sin[0, 3 * s :], torch.zeros(4)
-    )
+    assert torch.equal(cos[0, 3 * s :], torch.ones(hd - 3 * s)) and torch.equal(sin[0, 3 * s :], torch.zeros(4))

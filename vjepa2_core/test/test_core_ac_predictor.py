@@ -211,3 +211,19 @@ def test_bad_shapes_give_clear_errors():
         model(frames, actions[:, :1], states)
     with pytest.raises(ValueError, match="do not broadcast"):
         model(frames, actions[:1].expand(3, -1, -1), states)
+
+
+def test_training_backward_through_loaded_predictor(tmp_path):
+    """Loaded weights are trainable parameters and gradients flow (the training package fine-tunes AC)."""
+    from vjepa2_core.checkpoint import load_ac_predictor, save_pretrained
+
+    save_pretrained(_model(), tmp_path / "ac")
+    model = load_ac_predictor(tmp_path / "ac").train()
+    assert all(p.requires_grad for p in model.parameters())
+    frames, actions, states = _inputs(2, 2, model.cfg)
+    loss = (model(frames, actions, states) - frames).abs().mean()
+    loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if not n.startswith("extrinsics_encoder")}
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
+    assert model.extrinsics_encoder.weight.grad is None  # unused without use_extrinsics
+    assert model.predictor_blocks[0].attn.qkv.weight.grad.abs().sum() > 0

@@ -137,8 +137,7 @@ def test_matches_real_hf_processor(tmp_path, video):
         [
             sys.executable,
             "-c",
-            "import importlib.util, json; print(json.dumps(importlib.util.find_spec('torchvision') "
-            "is not None))",
+            "import importlib.util, json; print(json.dumps(importlib.util.find_spec('torchvision') is not None))",
         ],
         capture_output=True,
         text=True,
@@ -146,9 +145,7 @@ def test_matches_real_hf_processor(tmp_path, video):
         timeout=60,
     )
     if not json.loads(probe.stdout or "false"):
-        pytest.skip(
-            "torchvision not importable: the real HF VJEPA2VideoProcessor cannot run (recipe tests cover it)"
-        )
+        pytest.skip("torchvision not importable: the real HF VJEPA2VideoProcessor cannot run (recipe tests cover it)")
     out_file = tmp_path / "hf.pt"
     run = subprocess.run(
         [sys.executable, "-c", _HF_SCRIPT, str(out_file)],
