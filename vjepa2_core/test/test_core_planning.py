@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
+from vjepa2_core.models import ACPredictor, ACPredictorConfig
 from vjepa2_core.planning import (
     CEMConfig,
     cem_plan,
@@ -14,6 +15,7 @@ from vjepa2_core.planning import (
     euler_xyz_to_matrix,
     integrate_state,
     matrix_to_euler_xyz,
+    predictor_step,
     rollout_energy,
 )
 
@@ -86,3 +88,14 @@ def test_actions_stay_in_the_box_and_small_gripper_moves_round_to_zero() -> None
 def test_bad_settings_are_named() -> None:
     with pytest.raises(ValueError, match=r"top_k \(20\) cannot exceed samples \(10\).*momentum_std must be in"):
         CEMConfig(samples=10, top_k=20, momentum_std=1.5).validate()
+
+
+def test_cem_runs_on_a_real_ac_predictor() -> None:
+    """Shapes and contract with the actual V-JEPA 2-AC predictor (tiny, random): finite plan and energies."""
+    torch.manual_seed(0)
+    cfg = ACPredictorConfig(enc_embed_dim=24, embed_dim=32, depth=1, num_heads=2, grid_h=2, grid_w=2)
+    step = predictor_step(ACPredictor(cfg).eval(), tokens_per_frame=4)
+    context, goal = torch.randn(4, 24), torch.randn(4, 24)
+    result = cem_plan(step, context, torch.zeros(7), goal, CEMConfig(horizon=2, samples=16, top_k=4, iterations=2),
+                      generator=torch.Generator().manual_seed(0))
+    assert result.actions.shape == (2, 7) and np.isfinite(result.energy) and len(result.energy_per_iteration) == 2

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
+
+from vjepa2_core.inference import layer_norm_tokens
 
 #: ``step(frame_tokens [B, T*N, D], actions [B, T, 7], states [B, T, 7]) -> next frame tokens [B, N, D]``
 #: (layer-normed). Slot t of the AC predictor's output predicts frame t+1, so ``step`` returns the last slot.
@@ -65,14 +66,20 @@ class PlanResult:
     seconds: float = 0.0
 
 
-def layer_norm(tokens: torch.Tensor) -> torch.Tensor:
-    """Affine-free LayerNorm over the channel dim, as V-JEPA 2-AC normalises features."""
-    return F.layer_norm(tokens, tokens.shape[-1:])
+def predictor_step(predictor: torch.nn.Module, tokens_per_frame: int) -> WorldModelStep:
+    """Wrap a V-JEPA 2-AC predictor (``forward(frames, actions, states) -> [B, T*N, D]``) as a
+    :data:`WorldModelStep`: the last slot, which predicts the frame after the last action."""
+
+    @torch.inference_mode()
+    def step(frames: torch.Tensor, actions: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        return predictor(frames, actions, states)[:, -tokens_per_frame:]
+
+    return step
 
 
 def energy(predicted: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
     """Mean |LN(predicted) − LN(goal)| over tokens and channels: [B, N, D] vs [N, D] or [B, N, D] -> [B]."""
-    diff = layer_norm(predicted.float()) - layer_norm(goal.float())
+    diff = layer_norm_tokens(predicted.float()) - layer_norm_tokens(goal.float())
     return diff.abs().mean(dim=(-2, -1))
 
 
@@ -112,7 +119,7 @@ def rollout_energy(step: WorldModelStep, context: torch.Tensor, state: torch.Ten
     frames = context.unsqueeze(0).expand(batch, -1, -1)
     states = state.reshape(1, 1, 7).expand(batch, 1, 7)
     for h in range(horizon):
-        predicted = layer_norm(step(frames, actions[:, : h + 1], states))
+        predicted = layer_norm_tokens(step(frames, actions[:, : h + 1], states))
         if h + 1 < horizon:
             frames = torch.cat([frames, predicted.to(frames.dtype)], dim=1)
             states = torch.cat([states, integrate_state(states[:, -1], actions[:, h]).unsqueeze(1)], dim=1)
