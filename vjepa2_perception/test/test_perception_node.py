@@ -16,6 +16,8 @@ import pytest
 import torch
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -23,7 +25,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from vjepa2_common.image import compressed_to_rgb, image_to_rgb, rgb_to_image
 from vjepa2_common.qos import qos_from_name
-from vjepa2_common.testing import RosHarness, wait_until
+from vjepa2_common.testing import RosHarness, executable_path, wait_until
 from vjepa2_common.tools.image_publisher import test_pattern as pattern
 from vjepa2_core.checkpoint import save_pretrained
 from vjepa2_core.inference import FrameEncoder, layer_norm_tokens
@@ -286,6 +288,12 @@ def test_lifecycle_bad_checkpoint_then_good_then_deactivate_frees_the_model(laun
         checkpoints, autostart=False, **{"model.checkpoint": str(missing)}))
     lifecycle = LifecycleClient(ros.node, NODE, timeout=FIRST_OUTPUT_TIMEOUT_S)
     assert lifecycle.state() == "unconfigured"
+    # an impossible transition is refused (rclpy alone would let the error end the node's process)
+    impossible = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_ACTIVATE))
+    assert not ros.call(ChangeState, f"{NODE}/change_state", impossible).success
+    with pytest.raises(TransitionFailed, match="cannot activate in state 'unconfigured'"):
+        lifecycle.change("activate")
+    assert lifecycle.state() == "unconfigured" and node.alive()
 
     with pytest.raises(TransitionFailed, match="'configure' failed; the node is now 'unconfigured'"):
         lifecycle.change("configure")
@@ -325,4 +333,8 @@ def test_lifecycle_bad_checkpoint_then_good_then_deactivate_frees_the_model(laun
     assert ros.call(EncodeImage, f"{NODE}/encode_image", request).success
     assert lifecycle.change("deactivate") == "inactive"
     assert lifecycle.change("cleanup") == "unconfigured"
+
+    cli = launcher.start([executable_path("vjepa2_perception", "vjepa2-lifecycle"), NODE, "up", "get"], label="cli")
+    assert cli.proc.wait(FIRST_OUTPUT_TIMEOUT_S) == 0, cli.output()
+    assert cli.output().splitlines()[-2:] == [f"{NODE}: active", f"{NODE}: active"]
     assert node.alive()

@@ -21,8 +21,11 @@ from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -50,6 +53,8 @@ CONFIGURE_PARAMETERS = (
     "mode", "input", "qos", "qos_depth", "queue_size", "clip.num_frames", "clip.fps", "clip.stride",
     "model.checkpoint", "model.preset", "model.device", "model.dtype", "model.torch_threads", "preprocessing",
     "crop_size", "probe.checkpoint", "probe.labels", "probe.num_heads", "warmup", "release_on_deactivate")
+_TRANSITION_NAMES = {value: name.removeprefix("TRANSITION_").lower() for name, value in vars(Transition).items()
+                     if name.startswith("TRANSITION_") and isinstance(value, int)}
 _WARN_THROTTLE_S = 5.0
 _NO_INPUT_WARN_S = 5.0
 
@@ -96,6 +101,7 @@ class EncoderNode(LifecycleNode):
         self._transition_error = ""
         self._stats_lock = threading.Lock()
 
+        self._guard_change_state_service()
         self.create_service(EncodeImage, "~/encode_image", self._on_encode_image, callback_group=self._service_group)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diagnostics = DiagnosticsPublisher(self, hardware_id=NODE_NAME,
@@ -179,6 +185,28 @@ class EncoderNode(LifecycleNode):
         return settings
 
     # ------------------------------------------------------------------------------------------ lifecycle
+    def _guard_change_state_service(self) -> None:
+        """Answer an impossible transition (e.g. activate while unconfigured) with success=False.
+
+        rclpy's own ``change_state`` handler lets the RCLError escape into the executor, which ends the
+        process; one wrong request from a client must not take the node down.
+        """
+        service = self._service_change_state
+        handle = service.callback
+
+        def guarded(request: ChangeState.Request, response: ChangeState.Response) -> ChangeState.Response:
+            try:
+                return handle(request, response)
+            except _rclpy.RCLError as exc:
+                transition = request.transition.label or _TRANSITION_NAMES.get(request.transition.id, "?")
+                self.get_logger().warning(
+                    f"refused transition '{transition}' (id {request.transition.id}) in state "
+                    f"'{self._state_label()}': {str(exc).split(',')[0]}")
+                response.success = False
+                return response
+
+        service.callback = guarded
+
     def _state_label(self) -> str:
         return self._state_machine.current_state[1]
 

@@ -37,6 +37,8 @@ _SHUTDOWN_FROM = {
     "inactive": Transition.TRANSITION_INACTIVE_SHUTDOWN,
     "active": Transition.TRANSITION_ACTIVE_SHUTDOWN,
 }
+#: the primary state each transition starts from
+_VALID_FROM = {"configure": "unconfigured", "cleanup": "inactive", "activate": "inactive", "deactivate": "active"}
 #: transitions that bring a node from each primary state to active
 _UP_FROM = {"unconfigured": ["configure", "activate"], "inactive": ["activate"], "active": []}
 
@@ -75,11 +77,14 @@ class LifecycleClient:
             raise ValueError(f"unknown transition '{transition}'; use one of: {', '.join(TRANSITIONS)}")
         self.wait_for_services()
         transition_id = TRANSITIONS[transition]
+        current = self.state()
         if transition == "shutdown":
-            current = self.state()
             if current not in _SHUTDOWN_FROM:
                 raise TransitionFailed(f"{self.target}: cannot shut down from state '{current}'")
             transition_id = _SHUTDOWN_FROM[current]
+        elif current != _VALID_FROM[transition]:
+            raise TransitionFailed(f"{self.target}: cannot {transition} in state '{current}' (only from "
+                                   f"'{_VALID_FROM[transition]}')")
         request = ChangeState.Request(transition=Transition(id=transition_id))
         response = self._wait(self._change.call_async(request), f"change_state({transition})")
         state = self.state()
@@ -140,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         executor.shutdown(timeout_sec=1.0)
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+        spinner.join(timeout=5.0)
     return code
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from vjepa2_core.checkpoint import CheckpointError, load_classifier
-from vjepa2_core.inference import FrameEncoder, layer_norm_tokens
-from vjepa2_core.models import AttentiveClassifier
+from vjepa2_core.inference import FrameEncoder, layer_norm_tokens, make_transform
+from vjepa2_core.models import AttentiveClassifier, VisionEncoder, encoder_preset
 
 from .labels import LabelFileError, load_labels
 
@@ -92,17 +92,12 @@ class PerceptionModel:
     # ------------------------------------------------------------------------------------------ loading
     def _load_encoder(self, spec: ModelSpec) -> FrameEncoder:
         if spec.checkpoint == RANDOM_CHECKPOINT:
-            from vjepa2_core.models import VisionEncoder, encoder_preset
-
             try:
                 cfg = encoder_preset(spec.preset or "vit_large")
             except ValueError as exc:
                 raise ModelLoadError(f"model.preset: {exc}") from exc
-            encoder = VisionEncoder(cfg)
-            from vjepa2_core.inference import make_transform
-
-            return FrameEncoder(encoder, make_transform(spec.preprocessing, spec.crop_size), device=self.device,
-                                dtype=self.dtype)
+            return FrameEncoder(VisionEncoder(cfg), make_transform(spec.preprocessing, spec.crop_size),
+                                device=self.device, dtype=self.dtype)
         if not spec.checkpoint:
             raise ModelLoadError("model.checkpoint is empty; set it to an official .pt file, an HF model directory "
                                  f"or a vjepa2_core checkpoint (or '{RANDOM_CHECKPOINT}' for random weights)")
