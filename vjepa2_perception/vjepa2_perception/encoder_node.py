@@ -403,6 +403,8 @@ class EncoderNode(LifecycleNode):
             try:
                 self._encode_and_publish(frames, clip_mode)
             except Exception as exc:  # keep the stream alive; reported in log + diagnostics
+                if not self.context.ok():  # SIGINT/SIGTERM shut the context down under us: just stop
+                    break
                 with self._stats_lock:
                     self._counts["errors"] += 1
                     self._last_error = f"{type(exc).__name__}: {exc}"
