@@ -312,6 +312,8 @@ def test_lifecycle_bad_checkpoint_then_good_then_deactivate_frees_the_model(ros:
     node.wait_for_output(f"cannot load the encoder from model.checkpoint '{corrupt}'", 10.0)
     assert node.alive()
 
+    bad_choice = set_parameter(ros, "mode", "fast")
+    assert not bad_choice.successful and bad_choice.reason == "mode must be one of: per_frame, clip (got 'fast')"
     assert set_parameter(ros, "model.checkpoint", str(checkpoints["encoder"])).successful
     assert lifecycle.change("configure") == "inactive"
     refused = set_parameter(ros, "model.checkpoint", str(corrupt))

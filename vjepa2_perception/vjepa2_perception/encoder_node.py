@@ -53,6 +53,11 @@ CONFIGURE_PARAMETERS = (
     "mode", "input", "qos", "qos_depth", "queue_size", "clip.num_frames", "clip.fps", "clip.stride",
     "model.checkpoint", "model.preset", "model.device", "model.dtype", "model.torch_threads", "preprocessing",
     "crop_size", "probe.checkpoint", "probe.labels", "probe.num_heads", "warmup", "release_on_deactivate")
+DTYPE_CHOICES = ("float32", "bfloat16", "float16")
+PREPROCESSING_CHOICES = ("auto", "ac", "video")
+#: string parameters with a closed set of values
+CHOICES = {"mode": MODES, "input": INPUTS, "qos": QOS_CHOICES, "model.dtype": DTYPE_CHOICES,
+           "preprocessing": PREPROCESSING_CHOICES}
 _TRANSITION_NAMES = {value: name.removeprefix("TRANSITION_").lower() for name, value in vars(Transition).items()
                      if name.startswith("TRANSITION_") and isinstance(value, int)}
 _WARN_THROTTLE_S = 5.0
@@ -133,12 +138,12 @@ class EncoderNode(LifecycleNode):
                 "vit_giant_384); empty = infer from the weights")
         declare(self, "model.device", "cpu", "Torch device: cpu, cuda or cuda:N")
         declare(self, "model.dtype", "float32", "Weights and compute dtype (bfloat16 is fast on CPUs with AMX and "
-                "on GPUs)", choices=("float32", "bfloat16", "float16"))
+                "on GPUs)", choices=DTYPE_CHOICES)
         declare(self, "model.torch_threads", 0, "torch intra-op threads; 0 = torch's default", min_value=0,
                 max_value=256)
         declare(self, "preprocessing", "auto", "ac: DROID/V-JEPA 2-AC aspect crop + squash resize; video: "
                 "short-side resize + centre crop (eval); auto: ac in per_frame, video in clip mode",
-                choices=("auto", "ac", "video"))
+                choices=PREPROCESSING_CHOICES)
         declare(self, "crop_size", 256, "Encoder input size in pixels (a multiple of 16)", min_value=16,
                 max_value=1024)
         declare(self, "output.tokens", True, "Publish the full token map [num_tokens, dim]")
@@ -160,6 +165,11 @@ class EncoderNode(LifecycleNode):
                 max_value=60.0, read_only=True)
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        for param in params:  # rclpy checks ranges; the string choices are checked here
+            choices = CHOICES.get(param.name)
+            if choices is not None and param.value not in choices:
+                return SetParametersResult(successful=False, reason=(
+                    f"{param.name} must be one of: {', '.join(choices)} (got {param.value!r})"))
         state = self._state_label()
         if state == "unconfigured":
             return SetParametersResult(successful=True)
