@@ -327,7 +327,7 @@ class EncoderNode(LifecycleNode):
 
     # ------------------------------------------------------------------------------------------ model
     def _load_model(self) -> None:
-        """Load the model from the configured settings (under the model lock); raises ModelLoadError."""
+        """Load the model from the configured settings and swap it in under the model lock (ModelLoadError)."""
         from .model import ModelSpec, PerceptionModel
 
         s = self._settings
