@@ -67,6 +67,6 @@ grep -E '^Summary' "$STAMPS/colcon.log" || true
 # 5. simulator assets (skipped until vjepa2_sim provides the command)
 if [ -x "$ROOT/install/vjepa2_sim/lib/vjepa2_sim/vjepa2-sim-assets" ] || [ -x "$ROOT/install/vjepa2_sim/bin/vjepa2-sim-assets" ]; then
   # shellcheck disable=SC1091
-  (source "$ROOT/env.sh" && vjepa2-sim-assets)
+  (set +u; source "$ROOT/env.sh" && vjepa2-sim-assets)
 fi
 say "done: 'source env.sh' to use the workspace"

@@ -33,8 +33,10 @@ def camera_relay(args: dict[str, str]) -> list[NodeSpec]:
 def plan(args: dict[str, str]) -> list[NodeSpec]:
     params = [args["params_file"]]
     return [
-        NodeSpec("vjepa2_common", "image_publisher", "camera", args["namespace"], parameters=params,
-                 remappings=[("image", "camera/image_raw")], required=True),
+        # The robot: the simulated Franka (camera + arm); a real set-up replaces this node with its drivers.
+        NodeSpec("vjepa2_sim", "sim_node", "franka_sim", args["namespace"], parameters=params,
+                 remappings=[("exterior/image_raw", "camera/image_raw"),
+                             ("exterior/camera_info", "camera/camera_info")], required=True),
         # vjepa2_perception: camera -> V-JEPA 2 embeddings (+ ~/encode_image for goal images)
         NodeSpec("vjepa2_perception", "encoder_node", "vjepa2_encoder", args["namespace"], parameters=params,
                  remappings=[("image", "camera/image_raw"), ("image/compressed", "camera/image_raw/compressed")]),

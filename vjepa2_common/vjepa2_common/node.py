@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -22,6 +23,7 @@ def run_node(
     """
     ensure_localhost_discovery()
     import rclpy
+    from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
     # The default context: rclpy's SIGINT/SIGTERM handlers shut it down, which ends spin() below.
@@ -29,15 +31,27 @@ def run_node(
     context = rclpy.get_default_context()
     node = None
     executor = MultiThreadedExecutor(num_threads=num_threads, context=context)
+    code = 0
     try:
         node = factory(context=context)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except (ValueError, TypeError, OSError, ParameterException) as exc:
+        # Configuration errors (bad parameter values, missing files) end the process with one clear line,
+        # not a traceback; anything else is a bug and keeps its traceback.
+        name = getattr(factory, "__name__", "node")
+        print(f"[{name}] error: {exc}", file=sys.stderr, flush=True)
+        code = 2
     finally:
-        executor.shutdown(timeout_sec=1.0)
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
-    return 0
+        # A second Ctrl-C must not interrupt the teardown half-way (e.g. while a node closes a device).
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            executor.shutdown(timeout_sec=1.0)
+            if node is not None:
+                node.destroy_node()
+            rclpy.try_shutdown(context=context)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    return code

@@ -236,3 +236,47 @@ def test_official_layout_summary(official_pretrain_file):
     kinds = {c.name: c for c in summary.components}
     assert kinds["encoder"].num_params == sum(v.numel() for v in VisionEncoder(ENC).state_dict().values())
     assert set(found) == {"encoder", "predictor"}
+
+
+def test_ek100_multi_head_probe(tmp_path):
+    """EK100 anticipation probes: 3 queries and verb/noun/action heads instead of ``linear``."""
+    cfg = ClassifierConfig(embed_dim=64, num_heads=4, depth=2, heads={"verb": 5, "noun": 6, "action": 9})
+    clf = _randomized(AttentiveClassifier(cfg))
+    assert clf.cfg.num_queries == 3 and "verb_classifier.weight" in clf.state_dict()
+    path = tmp_path / "ek100-vitg-384.pt"
+    torch.save({"classifiers": [_official(clf.state_dict(), "module.")]}, path)
+    loaded = load_classifier(path, num_heads=4)
+    assert loaded.cfg.heads == {"verb": 5, "noun": 6, "action": 9}
+    tokens = torch.randn(2, 10, 64)
+    with torch.inference_mode():
+        out, ref = loaded(tokens), clf(tokens)
+    assert set(out) == {"verb", "noun", "action"} and out["noun"].shape == (2, 6)
+    assert all(torch.equal(out[k], ref[k]) for k in ref)
+    save_pretrained(loaded, tmp_path / "ek")
+    assert load_pretrained(tmp_path / "ek").cfg.heads == cfg.heads
+
+
+def test_all_released_layouts_infer_their_sizes():
+    """Shapes of each released file (meta tensors): encoder presets, predictor 384/12 heads, AC 1024/16."""
+    from vjepa2_core.checkpoint import infer_ac_config, infer_predictor_config
+
+    for name, heads in (("vit_large", 16), ("vit_huge", 16), ("vit_giant", 22)):
+        with torch.device("meta"):
+            sd = VisionEncoder(encoder_preset(name), init_weights=False).state_dict()
+            pred = MaskPredictor(
+                PredictorConfig(enc_embed_dim=sd["norm.weight"].shape[0]), init_weights=False
+            )
+        cfg = infer_encoder_config(sd, f"{name}.pt")
+        assert (cfg.name, cfg.num_heads) == (name, heads)
+        pcfg = infer_predictor_config(pred.state_dict(), "vitl.pt")
+        assert (pcfg.num_heads, pcfg.depth, pcfg.num_mask_tokens, pcfg.embed_dim) == (12, 12, 10, 384)
+    with torch.device("meta"):
+        ac = ACPredictor(ACPredictorConfig(), init_weights=False).state_dict()
+    acfg = infer_ac_config(ac, "vjepa2-ac-vitg.pt")
+    assert (acfg.num_heads, acfg.depth, acfg.enc_embed_dim, acfg.grid_h, acfg.extrinsics_dim) == (
+        16,
+        24,
+        1408,
+        16,
+        6,
+    )

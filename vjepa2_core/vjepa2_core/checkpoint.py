@@ -339,17 +339,31 @@ def infer_ac_config(
 def infer_classifier_config(
     sd: Mapping[str, Tensor], source: str, num_heads: int | None = None
 ) -> ClassifierConfig:
+    """Probe config from shapes: a single ``linear`` head (SSv2, Diving48, ...) or the EK100 multi-query probe
+    with ``verb_classifier`` / ``noun_classifier`` / ``action_classifier`` heads. 16 heads unless given."""
     query = _need(sd, "pooler.query_tokens", "an attentive probe", source)
-    linear = _need(sd, "linear.weight", "an attentive probe", source)
     fc1 = _need(sd, "pooler.cross_attention_block.mlp.fc1.weight", "an attentive probe", source)
-    return ClassifierConfig(
+    common = dict(
         embed_dim=query.shape[-1],
-        num_classes=linear.shape[0],
         num_heads=num_heads or 16,
         depth=_count_blocks(sd, "pooler.blocks.") + 1,
         mlp_hidden=fc1.shape[0],
         num_queries=query.shape[1],
         qkv_bias="pooler.cross_attention_block.xattn.q.bias" in sd,
+    )
+    if "linear.weight" in sd:
+        return ClassifierConfig(num_classes=sd["linear.weight"].shape[0], **common)
+    heads = {
+        n: sd[f"{n}_classifier.weight"].shape[0]
+        for n in ("verb", "noun", "action")
+        if f"{n}_classifier.weight" in sd
+    }
+    if not heads:
+        raise CheckpointError(
+            f"{source}: attentive probe without 'linear.weight' or '*_classifier.weight' heads"
+        )
+    return ClassifierConfig(
+        num_classes=heads.get("action", next(iter(heads.values()))), heads=heads, **common
     )
 
 

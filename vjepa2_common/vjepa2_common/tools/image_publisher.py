@@ -27,6 +27,9 @@ def test_pattern(index: int, height: int, width: int) -> np.ndarray:
     return rgb.astype(np.uint8)
 
 
+test_pattern.__test__ = False  # a frame generator, not a pytest test
+
+
 class ImagePublisher(Node):
     """Publishes ``image`` (rgb8) from ``source`` at ``rate_hz``."""
 

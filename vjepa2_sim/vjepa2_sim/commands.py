@@ -1,0 +1,124 @@
+"""Validation of motion commands, shared by the Python API and the ROS node (no ROS imports).
+
+Every check raises :class:`CommandError` with a message that says what was wrong and what is allowed;
+callers must not change any state before all checks of a command have passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vjepa2_sim.scene import FINGER_MAX
+
+
+class CommandError(ValueError):
+    """A command was rejected; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class CommandLimits:
+    """Limits applied to every motion command.
+
+    The default translation limit (0.15 m) admits V-JEPA 2-AC's CEM proposals, which clip each axis to
+    0.075 m (an L-infinity box whose corner is 0.13 m away), and rejects anything larger.
+    """
+
+    max_delta_translation: float = 0.15  # [m] Euclidean norm of one delta command
+    max_delta_rotation: float = 0.8  # [rad] norm of the extrinsic-XYZ Euler vector of one delta command
+    max_linear_speed: float = 0.5  # [m/s] twist commands
+    max_angular_speed: float = 1.5  # [rad/s] twist commands
+    workspace_min: tuple[float, float, float] = (0.3, -0.3, 0.015)  # [m] TCP box in panda_link0
+    workspace_max: tuple[float, float, float] = (0.7, 0.3, 0.55)  # [m]
+
+    def __post_init__(self) -> None:
+        for name in ("max_delta_translation", "max_delta_rotation", "max_linear_speed", "max_angular_speed"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"CommandLimits.{name} must be a positive number, got {value}")
+        lo, hi = np.asarray(self.workspace_min, float), np.asarray(self.workspace_max, float)
+        if lo.shape != (3,) or hi.shape != (3,) or not np.all(np.isfinite(lo) & np.isfinite(hi) & (lo < hi)):
+            raise ValueError(f"workspace_min {self.workspace_min} must be below workspace_max "
+                             f"{self.workspace_max} on every axis (3 finite numbers each)")
+        if lo[2] < 0.0:
+            raise ValueError(f"workspace_min z = {lo[2]} would put the TCP below the table top (z = 0)")
+
+
+def finite_vector(name: str, value: Sequence[float] | np.ndarray, size: int) -> np.ndarray:
+    """``value`` as a float array of shape (size,); :class:`CommandError` if it is not that or not finite."""
+    try:
+        arr = np.asarray(value, dtype=float).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise CommandError(f"{name} must be {size} numbers, got {value!r}") from exc
+    if arr.shape != (size,):
+        raise CommandError(f"{name} must have {size} values, got {arr.size}")
+    if not np.all(np.isfinite(arr)):
+        raise CommandError(f"{name} contains NaN or inf: {arr.tolist()}")
+    return arr
+
+
+def unit_quaternion(name: str, quat_xyzw: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Normalised (x, y, z, w) quaternion; rejects zero or clearly non-unit input (1 % tolerance)."""
+    q = finite_vector(name, quat_xyzw, 4)
+    norm = float(np.linalg.norm(q))
+    if abs(norm - 1.0) > 0.01:
+        raise CommandError(f"{name} must be a unit quaternion (x, y, z, w), its norm is {norm:.4g}; "
+                           "use (0, 0, 0, 1) for no rotation")
+    return q / norm
+
+
+def check_delta(dxyz: Sequence[float], drot_xyz: Sequence[float], limits: CommandLimits
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Validate an end-effector delta (translation [m], extrinsic-xyz Euler rotation [rad])."""
+    d = finite_vector("translation delta", dxyz, 3)
+    r = finite_vector("rotation delta", drot_xyz, 3)
+    if np.linalg.norm(d) > limits.max_delta_translation:
+        raise CommandError(f"translation delta {np.round(d, 4).tolist()} m has norm {np.linalg.norm(d):.3f} "
+                           f"m, above max_delta_translation = {limits.max_delta_translation} m")
+    if np.linalg.norm(r) > limits.max_delta_rotation:
+        raise CommandError(f"rotation delta {np.round(r, 4).tolist()} rad is {np.linalg.norm(r):.3f} rad, "
+                           f"above max_delta_rotation = {limits.max_delta_rotation} rad")
+    return d, r
+
+
+def check_twist(linear: Sequence[float], angular: Sequence[float], limits: CommandLimits
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a twist (m/s, rad/s)."""
+    v = finite_vector("linear velocity", linear, 3)
+    w = finite_vector("angular velocity", angular, 3)
+    if np.linalg.norm(v) > limits.max_linear_speed:
+        raise CommandError(f"linear velocity {np.linalg.norm(v):.3f} m/s is above max_linear_speed = "
+                           f"{limits.max_linear_speed} m/s")
+    if np.linalg.norm(w) > limits.max_angular_speed:
+        raise CommandError(f"angular velocity {np.linalg.norm(w):.3f} rad/s is above max_angular_speed = "
+                           f"{limits.max_angular_speed} rad/s")
+    return v, w
+
+
+def check_closure(closure: float) -> float:
+    """Gripper closure in [0, 1] (0 = open, 1 = closed, the DROID convention)."""
+    c = finite_vector("gripper closure", [closure], 1)[0]
+    if not 0.0 <= c <= 1.0:
+        raise CommandError(f"gripper closure must be in [0, 1] (0 = open, 1 = closed), got {c}")
+    return float(c)
+
+
+def check_width(width: float) -> float:
+    """Gripper opening width in [0, 0.08] m (franka_gripper Move semantics)."""
+    w = finite_vector("gripper width", [width], 1)[0]
+    if not 0.0 <= w <= 2 * FINGER_MAX:
+        raise CommandError(f"gripper width must be in [0, {2 * FINGER_MAX}] m, got {w}")
+    return float(w)
+
+
+def in_workspace(pos: np.ndarray, limits: CommandLimits) -> bool:
+    """True if ``pos`` lies in the workspace box."""
+    return bool(np.all(pos >= limits.workspace_min) and np.all(pos <= limits.workspace_max))
+
+
+def clamp_to_workspace(pos: np.ndarray, limits: CommandLimits) -> tuple[np.ndarray, bool]:
+    """Clamp a TCP position into the workspace box; also report whether it had to be moved."""
+    clamped = np.clip(pos, limits.workspace_min, limits.workspace_max)
+    return clamped, bool(np.any(clamped != pos))
