@@ -37,4 +37,30 @@ def plan(args: dict[str, str]) -> list[NodeSpec]:
         NodeSpec("vjepa2_sim", "sim_node", "franka_sim", args["namespace"], parameters=params,
                  remappings=[("exterior/image_raw", "camera/image_raw"),
                              ("exterior/camera_info", "camera/camera_info")], required=True),
+        # vjepa2_perception: camera -> V-JEPA 2 embeddings (+ ~/encode_image for goal images)
+        NodeSpec("vjepa2_perception", "encoder_node", "vjepa2_encoder", args["namespace"], parameters=params,
+                 remappings=[("image", "camera/image_raw"), ("image/compressed", "camera/image_raw/compressed")]),
+    ]
+
+
+@graph(
+    "perception",
+    "A camera and the V-JEPA 2 encoder node: embeddings (and probe classes) from a live image stream.",
+    (
+        Argument("params_file", config_path("perception.yaml"), "Parameter file for both nodes"),
+        Argument("checkpoint", "random", "Encoder weights: official .pt, HF directory, vjepa2_core checkpoint "
+                 "or 'random' (untrained, for a set-up check)"),
+        Argument("mode", "per_frame", "per_frame (one tubelet per frame) or clip"),
+        Argument("namespace", "", "Namespace of both nodes"),
+    ),
+)
+def perception(args: dict[str, str]) -> list[NodeSpec]:
+    params: list[str | dict] = [args["params_file"]]
+    return [
+        NodeSpec("vjepa2_common", "image_publisher", "camera", args["namespace"], parameters=params,
+                 remappings=[("image", "camera/image_raw")], required=True),
+        NodeSpec("vjepa2_perception", "encoder_node", "vjepa2_encoder", args["namespace"],
+                 parameters=[*params, {"model.checkpoint": args["checkpoint"], "mode": args["mode"]}],
+                 remappings=[("image", "camera/image_raw"), ("image/compressed", "camera/image_raw/compressed")],
+                 required=True),
     ]
