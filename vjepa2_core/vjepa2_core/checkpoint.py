@@ -129,8 +129,11 @@ def load_official_file(path: str | Path) -> dict[str, Any]:
                 raise
             obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        # torch's own message suggests weights_only=False: never do that for a file from elsewhere.
         raise CheckpointError(
-            f"{p}: refused to unpickle non-tensor objects (weights_only=True): {_first_line(e)}"
+            f"{p}: contains Python objects other than tensors and plain containers, which are never unpickled "
+            "(checkpoints are untrusted input). Official V-JEPA 2 files load as they are; re-save other files "
+            "as a state dict or safetensors"
         ) from e
     except Exception as e:  # torch raises many types for a corrupt or truncated file
         raise CheckpointError(f"{p}: not a readable torch checkpoint ({_first_line(e)})") from e
