@@ -35,10 +35,10 @@ class DemoClient:
     def __init__(self) -> None:
         import rclpy
         from geometry_msgs.msg import PoseStamped
-        from rclpy.executors import MultiThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
+        from vjepa2_common.executors import ResponsiveExecutor
         from vjepa2_common.qos import qos_from_name
         from vjepa2_msgs.msg import Embedding
 
@@ -54,7 +54,7 @@ class DemoClient:
                                       self._on_pose, best_effort)
         self.node.create_subscription(Image, "/camera/image_raw", self._on_image, qos_from_name("sensor_data"))
         self.node.create_subscription(Embedding, "/embedding", self._on_embedding, 10)
-        self.executor = MultiThreadedExecutor()
+        self.executor = ResponsiveExecutor()
         self.executor.add_node(self.node)
         threading.Thread(target=self.executor.spin, daemon=True).start()
 

@@ -18,19 +18,22 @@ def run_node(
     """Create the node with ``factory(context=...)``, spin it until SIGINT/SIGTERM, then tear it down.
 
     ``args`` defaults to ``sys.argv`` so that ``--ros-args`` (remaps, ``--params-file``, ``-p``) work as
-    with ``ros2 run``. A multi-threaded executor lets nodes keep services and timers responsive while a
-    worker callback group runs model inference. Returns a process exit code.
+    with ``ros2 run``. A multi-threaded executor (:class:`~vjepa2_common.executors.ResponsiveExecutor`)
+    keeps services and timers of other callback groups responsive while one callback blocks. Returns a
+    process exit code.
     """
     ensure_localhost_discovery()
     import rclpy
     from rclpy.exceptions import ParameterException
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException
+
+    from vjepa2_common.executors import ResponsiveExecutor
 
     # The default context: rclpy's SIGINT/SIGTERM handlers shut it down, which ends spin() below.
     rclpy.init(args=list(sys.argv if args is None else args))
     context = rclpy.get_default_context()
     node = None
-    executor = MultiThreadedExecutor(num_threads=num_threads, context=context)
+    executor = ResponsiveExecutor(num_threads=num_threads, context=context)
     code = 0
     try:
         node = factory(context=context)

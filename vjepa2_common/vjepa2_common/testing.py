@@ -78,12 +78,13 @@ class RosHarness:
 
     def __init__(self, name: str) -> None:
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+
+        from vjepa2_common.executors import ResponsiveExecutor
 
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node(name, context=self.context)
-        self.executor = MultiThreadedExecutor(context=self.context)
+        self.executor = ResponsiveExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
