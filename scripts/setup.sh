@@ -40,6 +40,15 @@ if [ "$(cat "$STAMPS/deps" 2>/dev/null)" != "$deps_fp" ]; then
   echo "$deps_fp" > "$STAMPS/deps"
 fi
 
+# vjepa2_core is installed editable: make sure it is this checkout's (another clone may share the venv)
+if [ -f vjepa2_core/pyproject.toml ]; then
+  core_dir=$(cd "$ROOT" && "$VENV/bin/python" -c 'import vjepa2_core, os; print(os.path.dirname(os.path.dirname(os.path.abspath(vjepa2_core.__file__))))' 2>/dev/null || true)
+  if [ "$core_dir" != "$ROOT/vjepa2_core" ]; then
+    say "installing vjepa2_core from this checkout (editable)"
+    "$VENV/bin/python" -m pip install -q --no-deps -e vjepa2_core
+  fi
+fi
+
 # 2. the ROS 2 wheels' CMake exports name the wheel builder's Python and numpy include dirs
 PYINC=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 NPINC=$("$VENV/bin/python" -c 'import numpy; print(numpy.get_include())')
