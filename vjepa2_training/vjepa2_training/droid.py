@@ -181,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         data: dict[str, Any] = {}
         if args.config:
             data = yaml.safe_load(Path(args.config).read_text()) or {}
+            if not isinstance(data, dict):
+                raise ConfigError(f"{args.config}: the top level must be a mapping")
         for key, value in (
             ("camera", args.camera),
             ("source_fps", args.source_fps),
