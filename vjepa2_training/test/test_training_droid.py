@@ -81,3 +81,12 @@ def test_droid_bad_trajectory_is_reported(tmp_path: Path) -> None:
     assert sources["bad"]["status"] == "failed" and "cartesian_position" in sources["bad"]["error"]
     with pytest.raises(SystemExit):
         droid_main([str(tmp_path / "nothing"), "-o", str(out)])
+
+
+def test_droid_config_must_be_a_mapping(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "droid.yaml"
+    config.write_text("- camera: auto\n")
+    with pytest.raises(SystemExit) as exit_info:
+        droid_main([str(tmp_path), "--config", str(config), "-o", str(tmp_path / "ds"), "--fps", "4"])
+    assert exit_info.value.code == 2
+    assert f"{config}: the top level must be a mapping" in capsys.readouterr().err

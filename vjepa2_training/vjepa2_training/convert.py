@@ -193,26 +193,29 @@ def find_bags(paths: list[Path]) -> list[Path]:
 
 def build_config(args: argparse.Namespace) -> ConvertConfig:
     """ConvertConfig from ``--config`` plus command-line overrides."""
+    data = config_data(
+        args, {"image.topic": args.image_topic, "pose.topic": args.pose_topic, "gripper.topic": args.gripper_topic}
+    )
+    if args.plugin:
+        data["plugins"] = [*data.get("plugins", []), *args.plugin]
+    return from_dict(ConvertConfig, data, args.config or "command line")
+
+
+def config_data(args: argparse.Namespace, flags: dict[str, Any]) -> dict[str, Any]:
+    """The config mapping of a converter run: the ``--config`` YAML (if given), then the tool's own ``flags``
+    (``{dotted key: value}``, ``None`` = not given) and those of :func:`add_common_args`, then ``--set``."""
     data: dict[str, Any] = {}
     if args.config:
         data = yaml.safe_load(Path(args.config).read_text()) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{args.config}: the top level must be a mapping")
-    for key, value in (
-        ("image.topic", args.image_topic),
-        ("pose.topic", args.pose_topic),
-        ("gripper.topic", args.gripper_topic),
-        ("sync.fps", args.fps),
-        ("codec", args.codec),
-        ("resize_short_side", args.resize_short_side),
-    ):
+    common = {"sync.fps": args.fps, "codec": args.codec, "resize_short_side": args.resize_short_side}
+    for key, value in {**flags, **common}.items():
         if value is not None:
             apply_override(data, f"{key}={value}")
     for item in args.set or []:
         apply_override(data, item)
-    if args.plugin:
-        data["plugins"] = [*data.get("plugins", []), *args.plugin]
-    return from_dict(ConvertConfig, data, args.config or "command line")
+    return data
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

@@ -20,11 +20,10 @@ from typing import Any, Literal
 import cv2
 import h5py
 import numpy as np
-import yaml
 from scipy.spatial.transform import Rotation
 
-from .config_io import ConfigError, apply_override, from_dict, to_dict
-from .convert import add_common_args, print_summary
+from .config_io import ConfigError, from_dict, to_dict
+from .convert import add_common_args, config_data, print_summary
 from .dataset_writer import DatasetWriter, FrameEncoding, SourceOutput, run_batch
 from .episodes import DatasetError
 from .geometry import EULER_SEQ
@@ -178,20 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     try:
-        data: dict[str, Any] = {}
-        if args.config:
-            data = yaml.safe_load(Path(args.config).read_text()) or {}
-        for key, value in (
-            ("camera", args.camera),
-            ("source_fps", args.source_fps),
-            ("sync.fps", args.fps),
-            ("codec", args.codec),
-            ("resize_short_side", args.resize_short_side),
-        ):
-            if value is not None:
-                apply_override(data, f"{key}={value}")
-        for item in args.set or []:
-            apply_override(data, item)
+        data = config_data(args, {"camera": args.camera, "source_fps": args.source_fps})
         cfg = from_dict(DroidConfig, data, args.config or "command line")
         episodes = find_droid_episodes(args.episodes)
         if not episodes:

@@ -31,6 +31,7 @@ from .configs import FrozenEncoderSpec
 from .episodes import EpisodeStore
 from .export import export_metadata
 from .frozen_encoder import encode_frames, load_frozen_encoder
+from .plot_losses import save_figure
 
 
 @dataclass
@@ -126,11 +127,7 @@ def plot_landscape(land: EnergyLandscape, output: Path) -> Path:
     ax.set_title(f"energy landscape: {land.episode}, step {land.step}")
     ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
     fig.colorbar(image, ax=ax, label="energy  mean |LN(pred) − LN(next frame)|")
-    fig.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output)
-    plt.close(fig)
-    return output
+    return save_figure(fig, output)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,8 +11,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from .run_logging import METRICS_CSV, read_metric_pairs
+
+
+def save_figure(fig: Figure, output: Path) -> Path:
+    """Lay out ``fig``, write it to ``output`` (creating the folder; format from the suffix) and close it."""
+    fig.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output)
+    plt.close(fig)
+    return output
 
 
 def _csv_path(run: Path) -> Path:
@@ -77,11 +87,7 @@ def plot_losses(
         raise ValueError(f"none of the metrics {list(metrics)} were found in {[str(r) for r in runs]}")
     axes[0, 0].set_ylabel("L1 loss (fixed_loss: held-out fixed batch)")
     axes[1, 0].set_ylabel("learning rate")
-    fig.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output)
-    plt.close(fig)
-    return output
+    return save_figure(fig, output)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,6 @@ generators are averaged. The target encoder follows the context encoder by EMA a
 
 from __future__ import annotations
 
-import argparse
 import copy
 import logging
 import sys
@@ -23,16 +22,17 @@ from vjepa2_core.checkpoint import CheckpointError, load_encoder, load_predictor
 from vjepa2_core.models import EncoderConfig, MaskPredictor, PredictorConfig, VisionEncoder, encoder_preset
 
 from .augment import RandomResizedCrop
-from .checkpointing import LATEST, CheckpointLoadError, load_checkpoint, load_weights
-from .config_io import ConfigError, load_yaml, to_dict
+from .checkpointing import LATEST, load_checkpoint, load_weights
+from .cli import training_main
+from .config_io import ConfigError
 from .configs import EncoderSpec, PredictorSpec, PretrainConfig
 from .data import ClipDataset, ClipIndex
-from .distributed import DistInfo, init_distributed, shutdown_distributed
-from .episodes import DatasetError, EpisodeStore
+from .distributed import DistInfo
+from .episodes import EpisodeStore
 from .export import export_model
 from .masks import sample_masks
 from .schedules import linear
-from .trainer import Task, configure_runtime, run_training
+from .trainer import Task, TrainResult, train
 
 LOG = logging.getLogger("vjepa2_training.pretrain")
 
@@ -193,40 +193,19 @@ def build_dataset(cfg: PretrainConfig) -> ClipDataset:
     return ClipDataset(store, index, transform)
 
 
-def pretrain(cfg: PretrainConfig) -> Any:
+def pretrain(cfg: PretrainConfig) -> TrainResult:
     """Run (or resume) pretraining as configured; works in one process or under torchrun."""
-    info = init_distributed(cfg.run.device)
-    try:
-        configure_runtime(cfg.run)
+
+    def build(info: DistInfo) -> tuple[Task, ClipDataset]:
         dataset = build_dataset(cfg)
-        task = PretrainTask(cfg, info)
-        return run_training(task, cfg.run, cfg.optim, info, dataset, to_dict(cfg), desc="pretrain")
-    finally:
-        shutdown_distributed()
+        return PretrainTask(cfg, info), dataset
+
+    return train(cfg, build, desc="pretrain")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``vjepa2-pretrain``."""
-    parser = argparse.ArgumentParser(prog="vjepa2-pretrain", description="V-JEPA 2 masked latent pretraining.")
-    parser.add_argument("--config", required=True, help="YAML PretrainConfig")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = load_yaml(PretrainConfig, args.config, args.set)
-        result = pretrain(cfg)
-    except (
-        ConfigError,
-        DatasetError,
-        CheckpointLoadError,
-        CheckpointError,
-        ValueError,
-        FileNotFoundError,
-        FloatingPointError,
-    ) as err:
-        print(f"vjepa2-pretrain: error: {err}", file=sys.stderr)
-        return 2
-    return 0 if result.completed else 3
+    return training_main(argv, "vjepa2-pretrain", "V-JEPA 2 masked latent pretraining.", PretrainConfig, pretrain)
 
 
 if __name__ == "__main__":

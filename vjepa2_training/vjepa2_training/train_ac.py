@@ -12,7 +12,6 @@ trained with two L1 losses on layer-normed outputs, summed:
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -22,19 +21,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vjepa2_core.checkpoint import CheckpointError, load_ac_predictor
+from vjepa2_core.checkpoint import load_ac_predictor
 from vjepa2_core.models import ACPredictor, ACPredictorConfig, VisionEncoder
 
 from .augment import CenterCropResize
-from .checkpointing import LATEST, CheckpointLoadError, load_checkpoint, load_weights
-from .config_io import ConfigError, load_yaml, to_dict
+from .checkpointing import LATEST, load_checkpoint, load_weights
+from .cli import training_main
+from .config_io import ConfigError
 from .configs import ACConfig, ACPredictorSpec
 from .data import ClipDataset, ClipIndex, FeatureClipDataset
-from .distributed import DistInfo, init_distributed, shutdown_distributed
-from .episodes import DatasetError, EpisodeStore
+from .distributed import DistInfo
+from .episodes import EpisodeStore
 from .export import export_model
 from .frozen_encoder import FeatureCache, cache_key, encode_frames, load_frozen_encoder
-from .trainer import Task, configure_runtime, run_training
+from .trainer import Task, TrainResult, train
 
 LOG = logging.getLogger("vjepa2_training.train_ac")
 
@@ -161,41 +161,20 @@ def build_dataset(cfg: ACConfig, encoder: VisionEncoder, info: DistInfo) -> Clip
     return FeatureClipDataset(store, index, cache)
 
 
-def train_ac(cfg: ACConfig) -> Any:
+def train_ac(cfg: ACConfig) -> TrainResult:
     """Run (or resume) AC post-training as configured; works in one process or under torchrun."""
-    info = init_distributed(cfg.run.device)
-    try:
-        configure_runtime(cfg.run)
+
+    def build(info: DistInfo) -> tuple[Task, ClipDataset]:
         encoder = load_frozen_encoder(cfg.encoder, info.device)
         dataset = build_dataset(cfg, encoder, info)
-        task = ACTask(cfg, info, encoder)
-        return run_training(task, cfg.run, cfg.optim, info, dataset, to_dict(cfg), desc="train-ac")
-    finally:
-        shutdown_distributed()
+        return ACTask(cfg, info, encoder), dataset
+
+    return train(cfg, build, desc="train-ac")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``vjepa2-train-ac``."""
-    parser = argparse.ArgumentParser(prog="vjepa2-train-ac", description="V-JEPA 2-AC post-training.")
-    parser.add_argument("--config", required=True, help="YAML ACConfig")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = load_yaml(ACConfig, args.config, args.set)
-        result = train_ac(cfg)
-    except (
-        ConfigError,
-        DatasetError,
-        CheckpointLoadError,
-        CheckpointError,
-        ValueError,
-        FileNotFoundError,
-        FloatingPointError,
-    ) as err:
-        print(f"vjepa2-train-ac: error: {err}", file=sys.stderr)
-        return 2
-    return 0 if result.completed else 3
+    return training_main(argv, "vjepa2-train-ac", "V-JEPA 2-AC post-training.", ACConfig, train_ac)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,10 @@ import os
 import signal
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.distributed as dist
@@ -34,9 +34,10 @@ from .checkpointing import (
     restore_rng,
     save_checkpoint,
 )
+from .config_io import to_dict
 from .configs import OptimSpec, RunSpec
 from .data import ClipDataset, GlobalBatchSampler, collate
-from .distributed import DistInfo, barrier, mean_across_ranks
+from .distributed import DistInfo, barrier, init_distributed, mean_across_ranks, shutdown_distributed
 from .optim import build_adamw, set_lr
 from .run_logging import RunLogger
 
@@ -267,6 +268,26 @@ def run_training(
             task.export(run_dir)
         barrier(info)
     return TrainResult(start_step, step, completed, time.monotonic() - started)
+
+
+class TrainingConfig(Protocol):
+    """What :func:`train` needs of a run's configuration dataclass (PretrainConfig, ACConfig)."""
+
+    run: RunSpec
+    optim: OptimSpec
+
+
+def train(cfg: TrainingConfig, build: Callable[[DistInfo], tuple[Task, ClipDataset]], desc: str) -> TrainResult:
+    """Run (or resume) one training run in one process or under torchrun: set up torch.distributed and the
+    runtime, let ``build`` make the task and its dataset for this rank, train, and shut the process group down
+    whatever happens."""
+    info = init_distributed(cfg.run.device)
+    try:
+        configure_runtime(cfg.run)
+        task, dataset = build(info)
+        return run_training(task, cfg.run, cfg.optim, info, dataset, to_dict(cfg), desc=desc)
+    finally:
+        shutdown_distributed()
 
 
 def _ignore_stop_signals(worker_id: int) -> None:

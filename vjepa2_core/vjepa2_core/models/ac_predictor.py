@@ -17,7 +17,6 @@ rollout of ``H`` steps cost ``H`` single-timestep passes instead of ``1 + 2 + ..
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -26,10 +25,11 @@ from torch import Tensor, nn
 from .blocks import Block, KVPair, init_vit_weights
 from .encoder import activation_dtype
 from .rope import RopeCache, RopeTables, build_rope_tables
+from .transformer_config import TransformerConfig
 
 
 @dataclass
-class ACPredictorConfig:
+class ACPredictorConfig(TransformerConfig):
     """Size of the AC predictor (released V-JEPA 2-AC: 1024 wide, 24 deep, 16 heads on ViT-g tokens).
 
     ``grid_h x grid_w`` is the token grid of one frame (16 x 16 for 256 px frames; e.g. 2 x 2 for tiny tests).
@@ -50,16 +50,6 @@ class ACPredictorConfig:
     qkv_bias: bool = True
     layer_norm_eps: float = 1e-6
 
-    def __post_init__(self) -> None:
-        if self.embed_dim % self.num_heads != 0:
-            raise ValueError(f"embed_dim {self.embed_dim} must be divisible by num_heads {self.num_heads}")
-        if self.mlp_hidden is None:
-            self.mlp_hidden = int(self.embed_dim * self.mlp_ratio)
-
-    @property
-    def head_dim(self) -> int:
-        return self.embed_dim // self.num_heads
-
     @property
     def tokens_per_frame(self) -> int:
         return self.grid_h * self.grid_w
@@ -72,13 +62,6 @@ class ACPredictorConfig:
     @property
     def tokens_per_step(self) -> int:
         return self.cond_tokens + self.tokens_per_frame
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ACPredictorConfig:
-        return cls(**d)
 
 
 @dataclass

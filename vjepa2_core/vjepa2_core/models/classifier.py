@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from .blocks import Block, CrossAttentionBlock, init_vit_weights
+from .transformer_config import TransformerConfig
 
 
 @dataclass
-class ClassifierConfig:
+class ClassifierConfig(TransformerConfig):
     """Attentive probe: ``depth - 1`` self-attention blocks, then a cross-attention block whose learned query
     pools the tokens, then a linear layer.
 
@@ -43,19 +43,9 @@ class ClassifierConfig:
             if not self.heads:
                 raise ValueError("heads must name at least one classifier head")
             self.num_queries = len(self.heads)
-        if self.embed_dim % self.num_heads != 0:
-            raise ValueError(f"embed_dim {self.embed_dim} must be divisible by num_heads {self.num_heads}")
+        super().__post_init__()
         if self.depth < 1:
             raise ValueError("depth must be >= 1 (the cross-attention block)")
-        if self.mlp_hidden is None:
-            self.mlp_hidden = int(self.embed_dim * self.mlp_ratio)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ClassifierConfig:
-        return cls(**d)
 
 
 class AttentivePooler(nn.Module):

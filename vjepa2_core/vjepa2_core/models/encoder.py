@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,10 +11,11 @@ from torch import Tensor, nn
 
 from .blocks import Block, init_vit_weights
 from .rope import RopeCache, RopeTables, rope_axis_dim
+from .transformer_config import TransformerConfig
 
 
 @dataclass
-class EncoderConfig:
+class EncoderConfig(TransformerConfig):
     """Size of a V-JEPA 2 encoder. ``mlp_hidden`` wins over ``mlp_ratio`` when given.
 
     ``img_size`` is the crop the weights were trained at (used by preprocessing defaults and exports); the
@@ -36,22 +36,6 @@ class EncoderConfig:
     layer_norm_eps: float = 1e-6
     name: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.embed_dim % self.num_heads != 0:
-            raise ValueError(f"embed_dim {self.embed_dim} must be divisible by num_heads {self.num_heads}")
-        if self.mlp_hidden is None:
-            self.mlp_hidden = int(self.embed_dim * self.mlp_ratio)
-
-    @property
-    def head_dim(self) -> int:
-        return self.embed_dim // self.num_heads
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> EncoderConfig:
-        return cls(**d)
 
 
 _ENCODER_PRESETS: dict[str, dict] = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -11,10 +10,11 @@ from torch import Tensor, nn
 from .blocks import Block, init_vit_weights
 from .encoder import activation_dtype
 from .rope import build_rope_tables, flat_to_positions
+from .transformer_config import TransformerConfig
 
 
 @dataclass
-class PredictorConfig:
+class PredictorConfig(TransformerConfig):
     """Size of the mask-token predictor (released: 384 wide, 12 deep, 12 heads, 10 mask tokens).
 
     ``img_size`` / ``patch_size`` fix the spatial token grid used to turn flat token indices into (t, h, w)
@@ -36,23 +36,9 @@ class PredictorConfig:
     layer_norm_eps: float = 1e-6
 
     def __post_init__(self) -> None:
-        if self.embed_dim % self.num_heads != 0:
-            raise ValueError(f"embed_dim {self.embed_dim} must be divisible by num_heads {self.num_heads}")
+        super().__post_init__()
         if self.num_mask_tokens < 1:
             raise ValueError("num_mask_tokens must be >= 1")
-        if self.mlp_hidden is None:
-            self.mlp_hidden = int(self.embed_dim * self.mlp_ratio)
-
-    @property
-    def head_dim(self) -> int:
-        return self.embed_dim // self.num_heads
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> PredictorConfig:
-        return cls(**d)
 
 
 def _as_index_batch(indices: Tensor, batch: int, name: str, device: torch.device) -> Tensor:
