@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.qos import qos_profile_sensor_data
 from rosbags.highlevel import AnyReader
 from sensor_msgs.msg import Image, JointState
 
@@ -148,9 +149,14 @@ def test_records_the_simulated_franka(ros, launcher, tmp_path: Path) -> None:
     )
     rec.wait_for_output(READY_LINE, timeout=30)
     delta = ros.publisher(Float64MultiArray, "/franka_sim/delta_cmd", 10, subscribers=2)  # sim + recorder
+    images = ros.collect(Image, "/camera/image_raw", qos_profile_sensor_data)
     for seq, action in enumerate(([0.06, 0.0, 0.0, 0, 0, 0, 0], [0.0, 0.06, 0.0, 0, 0, 0, 0]), start=1):
         delta.publish(Float64MultiArray(data=action))
         status.wait_for(1, 30, lambda m, s=seq: int(_status(m)["seq"]) >= s and _status(m)["settled"] == "True")
+    # The episode is resampled at 4 fps: keep recording until the camera has shown the arm at rest for 0.6 s
+    # (frames stamped after the last settle), so that the last grid point sees the final pose.
+    settled_ns = ros.node.get_clock().now().nanoseconds
+    images.wait_for(1, 30, lambda m: m.header.stamp.sec * 10**9 + m.header.stamp.nanosec > settled_ns + 600_000_000)
     os.killpg(rec.pid, signal.SIGINT)
     assert rec.proc.wait(15) == 0, rec.output()[-2000:]
     counts = _topic_counts(bag)
