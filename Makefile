@@ -21,8 +21,8 @@ test: setup  ## the whole test suite (runs setup first if needed)
 demo: setup  ## the main job: the most complete planning path that works today
 	@$(ENV) ./scripts/demo.sh
 
-lint: setup  ## ruff over the workspace
-	@$(ENV) ruff check .
+lint: setup  ## ruff check + ruff format --check over the workspace
+	@$(ENV) ruff check . && ruff format --check .
 
 format: setup  ## ruff format + import sorting
 	@$(ENV) ruff check --fix --select I . && ruff format .

@@ -55,8 +55,9 @@ def save_checkpoint(cfg: BenchConfig, directory: Path) -> Path:
     from vjepa2_core.models import EncoderConfig, VisionEncoder, encoder_preset
 
     torch.manual_seed(0)
-    enc_cfg = encoder_preset(cfg.preset) if cfg.preset else EncoderConfig(embed_dim=64, depth=2, num_heads=4,
-                                                                          name="vit_tiny")
+    enc_cfg = (
+        encoder_preset(cfg.preset) if cfg.preset else EncoderConfig(embed_dim=64, depth=2, num_heads=4, name="vit_tiny")
+    )
     return save_pretrained(VisionEncoder(enc_cfg), directory / (cfg.preset or "vit_tiny"))
 
 
@@ -71,10 +72,16 @@ def run_config(cfg: BenchConfig, args: argparse.Namespace, ros: Any, log_dir: Pa
         started = time.monotonic()
         checkpoint = save_checkpoint(cfg, Path(tmp))
         print(f"  checkpoint saved in {time.monotonic() - started:.1f} s", flush=True)
-        params = {"model.checkpoint": str(checkpoint), "model.dtype": cfg.dtype, "crop_size": args.size,
-                  "autostart": True, "qos": "reliable", "output.tokens": True, "output.pooled": True}
-        cmd = [executable_path("vjepa2_perception", "encoder_node"),
-               *ros_args(params=params, params_dir=Path(tmp))]
+        params = {
+            "model.checkpoint": str(checkpoint),
+            "model.dtype": cfg.dtype,
+            "crop_size": args.size,
+            "autostart": True,
+            "qos": "reliable",
+            "output.tokens": True,
+            "output.pooled": True,
+        }
+        cmd = [executable_path("vjepa2_perception", "encoder_node"), *ros_args(params=params, params_dir=Path(tmp))]
         node = ManagedProcess(cmd, log_dir / f"encoder_{cfg.preset or 'tiny'}_{cfg.dtype}.log")
         try:
             return measure(cfg, args, ros, node)
@@ -144,8 +151,10 @@ def measure(cfg: BenchConfig, args: argparse.Namespace, ros: Any, node: Any) -> 
         with cond:
             times = sorted(arrivals.values())
         throughput = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else float("nan")
-        return (f"perception latency ms: p50 {percentile(latencies, 50) * 1e3:.1f} "
-                f"p95 {percentile(latencies, 95) * 1e3:.1f}, throughput {throughput:.2f} Hz")
+        return (
+            f"perception latency ms: p50 {percentile(latencies, 50) * 1e3:.1f} "
+            f"p95 {percentile(latencies, 95) * 1e3:.1f}, throughput {throughput:.2f} Hz"
+        )
     finally:
         ros.node.destroy_subscription(sub)
         ros.node.destroy_publisher(pub)
@@ -174,9 +183,12 @@ def main() -> int:
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 101)))  # stay out of others' way
     from vjepa2_common.testing import RosHarness
 
-    print(f"encoder_node, per-frame mode, {args.size}x{args.size} rgb8 over DDS (throughput: input at "
-          f"{args.rate_hz:.0f} Hz), CPU, "
-          f"{os.cpu_count()} cores (shared with other work: expect run-to-run spread)", flush=True)
+    print(
+        f"encoder_node, per-frame mode, {args.size}x{args.size} rgb8 over DDS (throughput: input at "
+        f"{args.rate_hz:.0f} Hz), CPU, "
+        f"{os.cpu_count()} cores (shared with other work: expect run-to-run spread)",
+        flush=True,
+    )
     ros = RosHarness("perception_bench")
     try:
         with tempfile.TemporaryDirectory(prefix="perception_bench_logs_") as logs:

@@ -59,8 +59,13 @@ class EchoServer(Node):
             feedback.status.energy = energy
             goal_handle.publish_feedback(feedback)
         goal_handle.succeed()
-        result = PlanToGoal.Result(success=True, outcome=PlanToGoal.Result.REACHED, steps_executed=len(energies),
-                                   energy_history=energies, final_energy=energies[-1] if energies else 0.0)
+        result = PlanToGoal.Result(
+            success=True,
+            outcome=PlanToGoal.Result.REACHED,
+            steps_executed=len(energies),
+            energy_history=energies,
+            final_energy=energies[-1] if energies else 0.0,
+        )
         result.message = f"{len(goal.goal_images)} goal image(s), tolerance {goal.energy_tolerance}"
         return result
 

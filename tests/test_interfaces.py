@@ -33,15 +33,25 @@ def sample_embedding() -> Embedding:
 
 
 def sample_classification() -> Classification:
-    msg = Classification(model_id="vit_tiny+probe", class_ids=[3, 1], labels=["pushing", "pulling"],
-                         scores=[0.75, 0.25])
+    msg = Classification(
+        model_id="vit_tiny+probe", class_ids=[3, 1], labels=["pushing", "pulling"], scores=[0.75, 0.25]
+    )
     msg.header.frame_id = "camera_optical_frame"
     return msg
 
 
 def sample_status() -> PlannerStatus:
-    msg = PlannerStatus(state=PlannerStatus.PLANNING, goal_index=1, step=4, cem_iteration=3, cem_iterations=10,
-                        energy=0.375, best_energy=0.25, energy_per_iteration=[0.5, 0.45, 0.4], message="planning")
+    msg = PlannerStatus(
+        state=PlannerStatus.PLANNING,
+        goal_index=1,
+        step=4,
+        cem_iteration=3,
+        cem_iterations=10,
+        energy=0.375,
+        best_energy=0.25,
+        energy_per_iteration=[0.5, 0.45, 0.4],
+        message="planning",
+    )
     msg.chosen_action = [0.01, -0.02, 0.03, 0.0, 0.0, 0.0, 0.5]
     msg.ee_state = [0.5, 0.0, 0.3, 3.1, 0.0, 0.0, 0.0]
     msg.header.frame_id = "panda_link0"
@@ -72,8 +82,10 @@ def echo(launcher, ros: RosHarness):
     return proc
 
 
-@pytest.mark.parametrize("topic,make", [("embedding", sample_embedding), ("classification", sample_classification),
-                                        ("planner_status", sample_status)])
+@pytest.mark.parametrize(
+    "topic,make",
+    [("embedding", sample_embedding), ("classification", sample_classification), ("planner_status", sample_status)],
+)
 def test_topic_round_trip(echo, ros: RosHarness, topic: str, make) -> None:
     sent = make()
     received = ros.collect(type(sent), f"{topic}_out")
@@ -104,13 +116,17 @@ def test_plan_action_round_trip(echo, ros: RosHarness) -> None:
     client = ActionClient(ros.node, PlanToGoal, "plan_to_goal")
     assert client.wait_for_server(timeout_sec=DISCOVERY_TIMEOUT_S), "action server did not appear"
     # The server sends feedback at once; wait until the feedback topic is connected so none is lost.
-    wait_until(lambda: ros.node.count_publishers("/plan_to_goal/_action/feedback") >= 1, DISCOVERY_TIMEOUT_S,
-               "the feedback topic")
+    wait_until(
+        lambda: ros.node.count_publishers("/plan_to_goal/_action/feedback") >= 1,
+        DISCOVERY_TIMEOUT_S,
+        "the feedback topic",
+    )
     # Feedback is read from the action's feedback topic: rclpy's client drops feedback that arrives after the
     # result, which this instant peer makes likely; a real planner has seconds between the two.
     feedback = ros.collect(PlanToGoal.Impl.FeedbackMessage, "/plan_to_goal/_action/feedback")
-    goal = PlanToGoal.Goal(goal_images=[rgb_to_image(np.zeros((16, 16, 3), np.uint8))], max_steps=4,
-                           energy_tolerance=0.3)
+    goal = PlanToGoal.Goal(
+        goal_images=[rgb_to_image(np.zeros((16, 16, 3), np.uint8))], max_steps=4, energy_tolerance=0.3
+    )
     handle = ros.wait_future(client.send_goal_async(goal), DISCOVERY_TIMEOUT_S, "goal acceptance")
     assert handle.accepted
     result = ros.wait_future(handle.get_result_async(), DISCOVERY_TIMEOUT_S, "action result").result

@@ -54,11 +54,19 @@ def test_node_command_matches_launch_ros_arguments(tmp_path: Path) -> None:
     camera, relay = get_graph("camera_relay").nodes({"rate_hz": "7.5", "namespace": "robot1"})
     cmd = node_command(camera, tmp_path)
     assert cmd[0].endswith("lib/vjepa2_common/image_publisher")
-    assert cmd[1:] == ["--ros-args", "-r", "__node:=camera", "-r", "__ns:=/robot1",
-                       "--params-file", str(tmp_path / "camera_0.yaml"), "-r", "image:=camera/image_raw"]
+    assert cmd[1:] == [
+        "--ros-args",
+        "-r",
+        "__node:=camera",
+        "-r",
+        "__ns:=/robot1",
+        "--params-file",
+        str(tmp_path / "camera_0.yaml"),
+        "-r",
+        "image:=camera/image_raw",
+    ]
     assert "rate_hz: 7.5" in (tmp_path / "camera_0.yaml").read_text()
-    assert node_command(relay, tmp_path)[-4:] == ["-r", "input:=camera/image_raw", "-r",
-                                                   "output:=camera/image_relayed"]
+    assert node_command(relay, tmp_path)[-4:] == ["-r", "input:=camera/image_raw", "-r", "output:=camera/image_relayed"]
 
 
 def test_every_graph_resolves_with_its_defaults(tmp_path: Path) -> None:

@@ -50,8 +50,9 @@ class DemoClient:
         self.image: Any = None
         self.embeddings: list[Any] = []
         best_effort = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.node.create_subscription(PoseStamped, "/franka_robot_state_broadcaster/current_pose",
-                                      self._on_pose, best_effort)
+        self.node.create_subscription(
+            PoseStamped, "/franka_robot_state_broadcaster/current_pose", self._on_pose, best_effort
+        )
         self.node.create_subscription(Image, "/camera/image_raw", self._on_image, qos_from_name("sensor_data"))
         self.node.create_subscription(Embedding, "/embedding", self._on_embedding, 10)
         self.executor = ResponsiveExecutor()
@@ -96,6 +97,7 @@ class DemoClient:
 
     def embedding_after(self, stamp_ns: int) -> np.ndarray:
         """Tokens of the first embedding of a camera frame taken after ``stamp_ns``."""
+
         def fresh() -> list[Any]:
             return [e for e in self.embeddings if e.header.stamp.sec * 10**9 + e.header.stamp.nanosec > stamp_ns]
 
@@ -119,8 +121,9 @@ def energy(tokens: np.ndarray, goal: np.ndarray) -> float:
     return float(np.abs(tokens - goal).mean())
 
 
-def save_figure(path: Path, goal: np.ndarray, start: np.ndarray, end: np.ndarray, energies: list[float],
-                errors_cm: list[float]) -> None:
+def save_figure(
+    path: Path, goal: np.ndarray, start: np.ndarray, end: np.ndarray, energies: list[float], errors_cm: list[float]
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,8 +177,11 @@ def run(opts: argparse.Namespace) -> int:
             goal = client.call(RenderGoal, "/franka_sim/render_goal", request)
             if not goal.success:
                 raise RuntimeError(f"demo: the simulator could not render the goal: {goal.message}")
-            encoded = client.call(EncodeImage, "/vjepa2_encoder/encode_image",
-                                  EncodeImage.Request(images=[goal.image], normalized=True, tokens=True))
+            encoded = client.call(
+                EncodeImage,
+                "/vjepa2_encoder/encode_image",
+                EncodeImage.Request(images=[goal.image], normalized=True, tokens=True),
+            )
             if not encoded.success:
                 raise RuntimeError(f"demo: the encoder could not embed the goal: {encoded.message}")
             e = encoded.embedding
@@ -188,31 +194,45 @@ def run(opts: argparse.Namespace) -> int:
             print(f"demo: step 0: energy {energies[0]:.4f}, {errors_cm[0]:.1f} cm from the goal pose", flush=True)
             for step in range(1, opts.steps + 1):
                 delta = (goal_pose - client.pose) / (opts.steps - step + 1)
-                result = client.call(ExecuteAction, "/franka_sim/execute_action",
-                                     ExecuteAction.Request(action=[*delta.tolist(), 0.0, 0.0, 0.0, 0.0]))
+                result = client.call(
+                    ExecuteAction,
+                    "/franka_sim/execute_action",
+                    ExecuteAction.Request(action=[*delta.tolist(), 0.0, 0.0, 0.0, 0.0]),
+                )
                 if not result.settled:
                     print(f"demo: step {step}: {result.message}", flush=True)
                 done_ns = client.now_ns()
                 energies.append(energy(client.embedding_after(done_ns), goal_tokens))
                 errors_cm.append(100 * float(np.linalg.norm(goal_pose - np.array(result.state[:3]))))
-                print(f"demo: step {step}: moved {np.round(100 * delta, 1).tolist()} cm, energy "
-                      f"{energies[-1]:.4f}, {errors_cm[-1]:.1f} cm from the goal pose", flush=True)
+                print(
+                    f"demo: step {step}: moved {np.round(100 * delta, 1).tolist()} cm, energy "
+                    f"{energies[-1]:.4f}, {errors_cm[-1]:.1f} cm from the goal pose",
+                    flush=True,
+                )
             end_image = image_to_rgb(client.image)
         finally:
             runner.stop()
             client.close()
     figure = Path(opts.out) / "demo.png"
     save_figure(figure, image_to_rgb(goal.image), start_image, end_image, energies, errors_cm)
-    print(f"demo: energy {energies[0]:.4f} -> {energies[-1]:.4f} while the end effector went "
-          f"{errors_cm[0]:.1f} -> {errors_cm[-1]:.1f} cm from the goal; picture: {figure}")
+    print(
+        f"demo: energy {energies[0]:.4f} -> {energies[-1]:.4f} while the end effector went "
+        f"{errors_cm[0]:.1f} -> {errors_cm[-1]:.1f} cm from the goal; picture: {figure}"
+    )
     return 0 if energies[-1] < energies[0] else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=4, help="blocking motions towards the goal")
-    parser.add_argument("--offset", type=float, nargs=3, default=(0.08, -0.12, -0.12), metavar=("DX", "DY", "DZ"),
-                        help="goal position relative to the start [m] (base frame)")
+    parser.add_argument(
+        "--offset",
+        type=float,
+        nargs=3,
+        default=(0.08, -0.12, -0.12),
+        metavar=("DX", "DY", "DZ"),
+        help="goal position relative to the start [m] (base frame)",
+    )
     parser.add_argument("--params-file", default="", help="parameter file for the plan graph (e.g. real weights)")
     parser.add_argument("--out", default="outputs/demo", help="where the picture goes")
     opts = parser.parse_args(argv)

@@ -50,8 +50,9 @@ class Graph:
         known = {a.name: a.default for a in self.arguments}
         unknown = sorted(set(overrides) - set(known))
         if unknown:
-            raise ValueError(f"graph '{self.name}' has no argument(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(known) or 'none'}")
+            raise ValueError(
+                f"graph '{self.name}' has no argument(s) {', '.join(unknown)}; known: {', '.join(known) or 'none'}"
+            )
         return {**known, **overrides}
 
     def nodes(self, overrides: dict[str, str] | None = None) -> list[NodeSpec]:

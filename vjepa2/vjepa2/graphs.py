@@ -15,10 +15,21 @@ from vjepa2.graph import Argument, NodeSpec, config_path, graph
 )
 def camera_relay(args: dict[str, str]) -> list[NodeSpec]:
     return [
-        NodeSpec("vjepa2_common", "image_publisher", "camera", args["namespace"],
-                 parameters=[{"rate_hz": float(args["rate_hz"])}], remappings=[("image", "camera/image_raw")]),
-        NodeSpec("vjepa2_common", "relay", "camera_relay", args["namespace"],
-                 remappings=[("input", "camera/image_raw"), ("output", "camera/image_relayed")]),
+        NodeSpec(
+            "vjepa2_common",
+            "image_publisher",
+            "camera",
+            args["namespace"],
+            parameters=[{"rate_hz": float(args["rate_hz"])}],
+            remappings=[("image", "camera/image_raw")],
+        ),
+        NodeSpec(
+            "vjepa2_common",
+            "relay",
+            "camera_relay",
+            args["namespace"],
+            remappings=[("input", "camera/image_raw"), ("output", "camera/image_relayed")],
+        ),
     ]
 
 
@@ -34,12 +45,24 @@ def plan(args: dict[str, str]) -> list[NodeSpec]:
     params = [args["params_file"]]
     return [
         # The robot: the simulated Franka (camera + arm); a real set-up replaces this node with its drivers.
-        NodeSpec("vjepa2_sim", "sim_node", "franka_sim", args["namespace"], parameters=params,
-                 remappings=[("exterior/image_raw", "camera/image_raw"),
-                             ("exterior/camera_info", "camera/camera_info")], required=True),
+        NodeSpec(
+            "vjepa2_sim",
+            "sim_node",
+            "franka_sim",
+            args["namespace"],
+            parameters=params,
+            remappings=[("exterior/image_raw", "camera/image_raw"), ("exterior/camera_info", "camera/camera_info")],
+            required=True,
+        ),
         # vjepa2_perception: camera -> V-JEPA 2 embeddings (+ ~/encode_image for goal images)
-        NodeSpec("vjepa2_perception", "encoder_node", "vjepa2_encoder", args["namespace"], parameters=params,
-                 remappings=[("image", "camera/image_raw"), ("image/compressed", "camera/image_raw/compressed")]),
+        NodeSpec(
+            "vjepa2_perception",
+            "encoder_node",
+            "vjepa2_encoder",
+            args["namespace"],
+            parameters=params,
+            remappings=[("image", "camera/image_raw"), ("image/compressed", "camera/image_raw/compressed")],
+        ),
     ]
 
 
@@ -48,8 +71,12 @@ def plan(args: dict[str, str]) -> list[NodeSpec]:
     "A camera and the V-JEPA 2 encoder node: embeddings (and probe classes) from a live image stream.",
     (
         Argument("params_file", config_path("perception.yaml"), "Parameter file for both nodes"),
-        Argument("checkpoint", "random", "Encoder weights: official .pt, HF directory, vjepa2_core checkpoint "
-                 "or 'random' (untrained, for a set-up check)"),
+        Argument(
+            "checkpoint",
+            "random",
+            "Encoder weights: official .pt, HF directory, vjepa2_core checkpoint "
+            "or 'random' (untrained, for a set-up check)",
+        ),
         Argument("mode", "per_frame", "per_frame (one tubelet per frame) or clip"),
         Argument("namespace", "", "Namespace of both nodes"),
     ),
@@ -57,10 +84,22 @@ def plan(args: dict[str, str]) -> list[NodeSpec]:
 def perception(args: dict[str, str]) -> list[NodeSpec]:
     params: list[str | dict] = [args["params_file"]]
     return [
-        NodeSpec("vjepa2_common", "image_publisher", "camera", args["namespace"], parameters=params,
-                 remappings=[("image", "camera/image_raw")], required=True),
-        NodeSpec("vjepa2_perception", "encoder_node", "vjepa2_encoder", args["namespace"],
-                 parameters=[*params, {"model.checkpoint": args["checkpoint"], "mode": args["mode"]}],
-                 remappings=[("image", "camera/image_raw"), ("image/compressed", "camera/image_raw/compressed")],
-                 required=True),
+        NodeSpec(
+            "vjepa2_common",
+            "image_publisher",
+            "camera",
+            args["namespace"],
+            parameters=params,
+            remappings=[("image", "camera/image_raw")],
+            required=True,
+        ),
+        NodeSpec(
+            "vjepa2_perception",
+            "encoder_node",
+            "vjepa2_encoder",
+            args["namespace"],
+            parameters=[*params, {"model.checkpoint": args["checkpoint"], "mode": args["mode"]}],
+            remappings=[("image", "camera/image_raw"), ("image/compressed", "camera/image_raw/compressed")],
+            required=True,
+        ),
     ]

@@ -26,18 +26,34 @@ def launch_description(graph_name: str) -> Any:
             # In docker/, nodes run in the workspace venv while ros2 launch runs on the image's Python.
             node_pythonpath = os.environ.get("VJEPA2_NODE_PYTHONPATH")
             node_env = {"PYTHONPATH": node_pythonpath} if node_pythonpath else None
-            node = Node(package=spec.package, executable=spec.executable, name=spec.name,
-                        namespace=spec.namespace or None, parameters=list(spec.parameters),
-                        remappings=list(spec.remappings), arguments=list(spec.arguments), output="screen",
-                        additional_env=node_env)
+            node = Node(
+                package=spec.package,
+                executable=spec.executable,
+                name=spec.name,
+                namespace=spec.namespace or None,
+                parameters=list(spec.parameters),
+                remappings=list(spec.remappings),
+                arguments=list(spec.arguments),
+                output="screen",
+                additional_env=node_env,
+            )
             actions.append(node)
             if spec.required:
-                actions.append(RegisterEventHandler(OnProcessExit(
-                    target_action=node, on_exit=[EmitEvent(event=Shutdown(reason=f"{spec.name} exited"))])))
+                actions.append(
+                    RegisterEventHandler(
+                        OnProcessExit(
+                            target_action=node, on_exit=[EmitEvent(event=Shutdown(reason=f"{spec.name} exited"))]
+                        )
+                    )
+                )
         return actions
 
-    return LaunchDescription([
-        *(DeclareLaunchArgument(a.name, default_value=a.default, description=a.description)
-          for a in graph.arguments),
-        OpaqueFunction(function=start_nodes),
-    ])
+    return LaunchDescription(
+        [
+            *(
+                DeclareLaunchArgument(a.name, default_value=a.default, description=a.description)
+                for a in graph.arguments
+            ),
+            OpaqueFunction(function=start_nodes),
+        ]
+    )

@@ -37,8 +37,9 @@ def node_command(spec: NodeSpec, param_dir: Path) -> list[str]:
     try:
         prefix = get_package_prefix(spec.package)
     except PackageNotFoundError as exc:
-        raise SystemExit(f"package '{spec.package}' is not built or not sourced; run 'make build' and "
-                         "'source env.sh'") from exc
+        raise SystemExit(
+            f"package '{spec.package}' is not built or not sourced; run 'make build' and 'source env.sh'"
+        ) from exc
     executable = Path(prefix, "lib", spec.package, spec.executable)
     if not executable.exists():
         raise SystemExit(f"package '{spec.package}' has no executable '{spec.executable}' ({executable})")
@@ -78,8 +79,9 @@ class GraphRunner:
     def start(self) -> None:
         commands = [(spec, node_command(spec, self.param_dir)) for spec in self.specs]
         for spec, cmd in commands:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
             self.procs.append((spec, proc))
             threading.Thread(target=self._pump, args=(spec.name, proc.stdout), daemon=True).start()
             self._log(f"started {spec.name} (pid {proc.pid})")
@@ -111,8 +113,11 @@ class GraphRunner:
 
     def stop(self, sigint_timeout: float = 10.0, sigterm_timeout: float = 5.0) -> None:
         """SIGINT every node, then SIGTERM, then SIGKILL the ones that are still there."""
-        for sig, timeout in ((signal.SIGINT, sigint_timeout), (signal.SIGTERM, sigterm_timeout),
-                             (signal.SIGKILL, 10.0)):
+        for sig, timeout in (
+            (signal.SIGINT, sigint_timeout),
+            (signal.SIGTERM, sigterm_timeout),
+            (signal.SIGKILL, 10.0),
+        ):
             alive = [(spec, p) for spec, p in self.procs if p.poll() is None]
             if not alive:
                 break
@@ -148,8 +153,9 @@ def parse_launch_arguments(items: list[str]) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vjepa2-launch", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="vjepa2-launch", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("graph", nargs="?", help="graph name (see --list)")
     parser.add_argument("arguments", nargs="*", help="launch arguments, name:=value")
     parser.add_argument("--list", action="store_true", help="list the graphs and their arguments")
@@ -157,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_intermixed_args(argv)
 
     from vjepa2.graph import GRAPHS
+
     if opts.list or not opts.graph:
         get_graph("plan")  # import the registry
         for g in GRAPHS.values():

@@ -48,10 +48,13 @@ def test_relay_round_trip_latency_stays_low(launcher, ros: RosHarness) -> None:
 def test_a_blocking_callback_does_not_stop_other_groups(ros: RosHarness) -> None:
     release = threading.Event()
     ticks: list[float] = []
-    ros.node.create_service(Trigger, "block", lambda _req, res: (release.wait(10.0), res)[1],
-                            callback_group=MutuallyExclusiveCallbackGroup())
-    ros.node.create_timer(0.01, lambda: ticks.append(time.monotonic()),
-                          callback_group=MutuallyExclusiveCallbackGroup())
+    ros.node.create_service(
+        Trigger,
+        "block",
+        lambda _req, res: (release.wait(10.0), res)[1],
+        callback_group=MutuallyExclusiveCallbackGroup(),
+    )
+    ros.node.create_timer(0.01, lambda: ticks.append(time.monotonic()), callback_group=MutuallyExclusiveCallbackGroup())
     client = ros.node.create_client(Trigger, "block")
     assert client.wait_for_service(timeout_sec=DISCOVERY_TIMEOUT_S)
     future = client.call_async(Trigger.Request())

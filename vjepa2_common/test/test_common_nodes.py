@@ -19,8 +19,9 @@ def test_image_publisher_plays_a_folder_of_images(launcher, ros: RosHarness, tmp
     for i, rgb in enumerate(frames):
         cv2.imwrite(str(tmp_path / f"frame_{i}.png"), rgb[:, :, ::-1])
     received = ros.collect(Image, "image", qos_from_name("sensor_data"))
-    launcher.node("vjepa2_common", "image_publisher", params={"source": str(tmp_path), "rate_hz": 50.0,
-                                                              "frame_id": "cam"})
+    launcher.node(
+        "vjepa2_common", "image_publisher", params={"source": str(tmp_path), "rate_hz": 50.0, "frame_id": "cam"}
+    )
     messages = received.wait_for(6)
     decoded = [image_to_rgb(m) for m in messages]
     assert all(m.header.frame_id == "cam" for m in messages)

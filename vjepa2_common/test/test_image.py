@@ -20,11 +20,15 @@ def make_image(pixels: np.ndarray, encoding: str, pad: int = 0) -> Image:
     return Image(height=h, width=w, encoding=encoding, step=rows.shape[1], data=rows.tobytes())
 
 
-@pytest.mark.parametrize("encoding,pixels", [
-    ("rgb8", RGB), ("bgr8", RGB[:, :, ::-1]),
-    ("rgba8", np.dstack([RGB, np.full((5, 7), 9, np.uint8)])),
-    ("bgra8", np.dstack([RGB[:, :, ::-1], np.full((5, 7), 9, np.uint8)])),
-])
+@pytest.mark.parametrize(
+    "encoding,pixels",
+    [
+        ("rgb8", RGB),
+        ("bgr8", RGB[:, :, ::-1]),
+        ("rgba8", np.dstack([RGB, np.full((5, 7), 9, np.uint8)])),
+        ("bgra8", np.dstack([RGB[:, :, ::-1], np.full((5, 7), 9, np.uint8)])),
+    ],
+)
 def test_colour_encodings_give_rgb(encoding: str, pixels: np.ndarray) -> None:
     assert np.array_equal(image_to_rgb(make_image(pixels, encoding)), RGB)
     assert np.array_equal(image_to_rgb(make_image(pixels, encoding, pad=5)), RGB)  # row padding
@@ -41,12 +45,15 @@ def test_round_trip_through_rgb8() -> None:
     assert np.array_equal(image_to_rgb(msg), RGB)
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda m: setattr(m, "encoding", "16UC1"), "unsupported image encoding '16UC1'"),
-    (lambda m: setattr(m, "step", 10), "step 10 is shorter than one row"),
-    (lambda m: setattr(m, "data", m.data[:-3]), "has 102 bytes but step x height"),
-    (lambda m: (setattr(m, "width", 0), setattr(m, "step", 0), setattr(m, "data", b"")), "zero size"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda m: setattr(m, "encoding", "16UC1"), "unsupported image encoding '16UC1'"),
+        (lambda m: setattr(m, "step", 10), "step 10 is shorter than one row"),
+        (lambda m: setattr(m, "data", m.data[:-3]), "has 102 bytes but step x height"),
+        (lambda m: (setattr(m, "width", 0), setattr(m, "step", 0), setattr(m, "data", b"")), "zero size"),
+    ],
+)
 def test_bad_images_are_rejected_with_a_reason(mutate, message: str) -> None:
     msg = make_image(RGB, "rgb8")
     mutate(msg)

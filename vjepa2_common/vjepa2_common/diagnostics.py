@@ -11,8 +11,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import CallbackGroup, MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 
-OK, WARN, ERROR, STALE = (DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR,
-                          DiagnosticStatus.STALE)
+OK, WARN, ERROR, STALE = (DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR, DiagnosticStatus.STALE)
 
 StatusFn = Callable[[], tuple[int, str, dict[str, object]]]
 
@@ -20,16 +19,18 @@ StatusFn = Callable[[], tuple[int, str, dict[str, object]]]
 class DiagnosticsPublisher:
     """Publish one DiagnosticStatus named ``<node name>: <task>`` per task on /diagnostics every period."""
 
-    def __init__(self, node: Node, hardware_id: str, period_s: float = 1.0,
-                 callback_group: CallbackGroup | None = None) -> None:
+    def __init__(
+        self, node: Node, hardware_id: str, period_s: float = 1.0, callback_group: CallbackGroup | None = None
+    ) -> None:
         """``callback_group``: give the timer its own group so that status keeps flowing while other
         callbacks of the node (a model load, a blocking service) are busy."""
         self._node = node
         self._hardware_id = hardware_id
         self._tasks: list[tuple[str, StatusFn]] = []
         self._pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._timer = node.create_timer(period_s, self.publish,
-                                        callback_group=callback_group or MutuallyExclusiveCallbackGroup())
+        self._timer = node.create_timer(
+            period_s, self.publish, callback_group=callback_group or MutuallyExclusiveCallbackGroup()
+        )
 
     def add(self, task: str, fn: StatusFn) -> None:
         """Register ``fn() -> (level, message, values)`` as the status of ``task``."""
@@ -43,10 +44,15 @@ class DiagnosticsPublisher:
                 level, message, values = fn()
             except Exception as exc:  # a broken status function must not take the node down
                 level, message, values = ERROR, f"status function failed: {exc}", {}
-            array.status.append(DiagnosticStatus(
-                level=bytes([level]) if isinstance(level, int) else level,
-                name=f"{self._node.get_name()}: {task}", message=message, hardware_id=self._hardware_id,
-                values=[KeyValue(key=k, value=str(v)) for k, v in values.items()]))
+            array.status.append(
+                DiagnosticStatus(
+                    level=bytes([level]) if isinstance(level, int) else level,
+                    name=f"{self._node.get_name()}: {task}",
+                    message=message,
+                    hardware_id=self._hardware_id,
+                    values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+                )
+            )
         self._pub.publish(array)
 
 

@@ -32,7 +32,8 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     if encoding not in _ENCODINGS:
         raise ImageConversionError(
             f"unsupported image encoding '{msg.encoding}'; publish one of {', '.join(SUPPORTED_ENCODINGS)} "
-            "(or CompressedImage jpeg/png)")
+            "(or CompressedImage jpeg/png)"
+        )
     channels, order = _ENCODINGS[encoding]
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height == 0 or width == 0:
@@ -40,11 +41,13 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     row_bytes = width * channels
     if step < row_bytes:
         raise ImageConversionError(
-            f"image step {step} is shorter than one row ({width} px x {channels} B = {row_bytes} B)")
+            f"image step {step} is shorter than one row ({width} px x {channels} B = {row_bytes} B)"
+        )
     data = np.frombuffer(msg.data, dtype=np.uint8)
     if data.size != step * height:
         raise ImageConversionError(
-            f"image data has {data.size} bytes but step x height = {step} x {height} = {step * height}")
+            f"image data has {data.size} bytes but step x height = {step} x {height} = {step * height}"
+        )
     pixels = data.reshape(height, step)[:, :row_bytes].reshape(height, width, channels)
     if order is None:
         return np.repeat(pixels, 3, axis=2)

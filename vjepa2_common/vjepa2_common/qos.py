@@ -23,14 +23,25 @@ def qos_from_name(name: str, depth: int = 5) -> QoSProfile:
     if depth < 1:
         raise ValueError(f"QoS depth must be >= 1, got {depth}")
     if name == "sensor_data":
-        profile = QoSProfile(**{k: getattr(qos_profile_sensor_data, k) for k in ("reliability", "durability")},
-                             history=HistoryPolicy.KEEP_LAST, depth=depth)
+        profile = QoSProfile(
+            **{k: getattr(qos_profile_sensor_data, k) for k in ("reliability", "durability")},
+            history=HistoryPolicy.KEEP_LAST,
+            depth=depth,
+        )
     elif name == "reliable":
-        profile = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
-                             history=HistoryPolicy.KEEP_LAST, depth=depth)
+        profile = QoSProfile(
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.VOLATILE,
+            history=HistoryPolicy.KEEP_LAST,
+            depth=depth,
+        )
     elif name == "transient_local":
-        profile = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL,
-                             history=HistoryPolicy.KEEP_LAST, depth=depth)
+        profile = QoSProfile(
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+            history=HistoryPolicy.KEEP_LAST,
+            depth=depth,
+        )
     else:
         raise ValueError(f"unknown QoS profile '{name}'; use one of: {', '.join(QOS_CHOICES)}")
     return profile

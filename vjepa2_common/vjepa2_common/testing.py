@@ -61,9 +61,11 @@ class Collector:
             self.messages.append(msg)
             self._cond.notify_all()
 
-    def wait_for(self, count: int = 1, timeout: float = DISCOVERY_TIMEOUT_S,
-                 predicate: Callable[[Any], bool] | None = None) -> list[Any]:
+    def wait_for(
+        self, count: int = 1, timeout: float = DISCOVERY_TIMEOUT_S, predicate: Callable[[Any], bool] | None = None
+    ) -> list[Any]:
         """Wait until ``count`` messages (matching ``predicate``, if given) arrived; return those messages."""
+
         def matching() -> list[Any]:
             return [m for m in self.messages if predicate is None or predicate(m)]
 
@@ -102,13 +104,15 @@ class RosHarness:
         self.node.create_subscription(msg_type, topic, collector, qos, raw=raw)
         return collector
 
-    def publisher(self, msg_type: Any, topic: str, qos: Any = 10, subscribers: int = 0,
-                  timeout: float = DISCOVERY_TIMEOUT_S) -> Any:
+    def publisher(
+        self, msg_type: Any, topic: str, qos: Any = 10, subscribers: int = 0, timeout: float = DISCOVERY_TIMEOUT_S
+    ) -> Any:
         """Create a publisher; with ``subscribers`` > 0, wait until that many subscriptions matched."""
         pub = self.node.create_publisher(msg_type, topic, qos)
         if subscribers:
-            wait_until(lambda: pub.get_subscription_count() >= subscribers, timeout,
-                       f"{subscribers} subscriber(s) on {topic}")
+            wait_until(
+                lambda: pub.get_subscription_count() >= subscribers, timeout, f"{subscribers} subscriber(s) on {topic}"
+            )
         return pub
 
     def call(self, srv_type: Any, name: str, request: Any, timeout: float = 30.0) -> Any:
@@ -130,8 +134,11 @@ class RosHarness:
         return future.result()
 
     def wait_for_node(self, name: str, namespace: str = "/", timeout: float = DISCOVERY_TIMEOUT_S) -> None:
-        wait_until(lambda: (name, namespace) in self.node.get_node_names_and_namespaces(), timeout,
-                   f"node {namespace.rstrip('/')}/{name}")
+        wait_until(
+            lambda: (name, namespace) in self.node.get_node_names_and_namespaces(),
+            timeout,
+            f"node {namespace.rstrip('/')}/{name}",
+        )
 
     def close(self) -> None:
         import rclpy
@@ -164,9 +171,15 @@ def executable_path(package: str, executable: str) -> str:
     return str(path)
 
 
-def ros_args(name: str | None = None, namespace: str | None = None, params: dict[str, Any] | None = None,
-             params_file: str | Path | None = None, remaps: dict[str, str] | None = None,
-             log_level: str | None = None, params_dir: Path | None = None) -> list[str]:
+def ros_args(
+    name: str | None = None,
+    namespace: str | None = None,
+    params: dict[str, Any] | None = None,
+    params_file: str | Path | None = None,
+    remaps: dict[str, str] | None = None,
+    log_level: str | None = None,
+    params_dir: Path | None = None,
+) -> list[str]:
     """``--ros-args`` for a node process: name, namespace, parameter file/values and remaps."""
     import yaml
 
@@ -194,13 +207,21 @@ class ManagedProcess:
     A node can hang in ``rcl_wait`` on SIGTERM, so escalation with waits (not a single signal) is needed.
     """
 
-    def __init__(self, cmd: Sequence[str], log_path: Path, env: dict[str, str] | None = None,
-                 cwd: str | Path | None = None) -> None:
+    def __init__(
+        self, cmd: Sequence[str], log_path: Path, env: dict[str, str] | None = None, cwd: str | Path | None = None
+    ) -> None:
         self.cmd = list(cmd)
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=env, cwd=cwd, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
 
     @property
     def pid(self) -> int:
@@ -215,11 +236,13 @@ class ManagedProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_for_output(self, text: str, timeout: float) -> None:
-        wait_until(lambda: text in self.output() or not self.alive(), timeout,
-                   f"'{text}' in the output of {self.cmd[0]}")
+        wait_until(
+            lambda: text in self.output() or not self.alive(), timeout, f"'{text}' in the output of {self.cmd[0]}"
+        )
         if text not in self.output():
-            raise RuntimeError(f"{self.cmd[0]} exited with {self.proc.returncode} before printing '{text}':\n"
-                               + self.output()[-3000:])
+            raise RuntimeError(
+                f"{self.cmd[0]} exited with {self.proc.returncode} before printing '{text}':\n" + self.output()[-3000:]
+            )
 
     def _signal_group(self, sig: int) -> None:
         try:
@@ -257,12 +280,24 @@ class ProcessLauncher:
         self.processes.append(proc)
         return proc
 
-    def node(self, package: str, executable: str, *, name: str | None = None, namespace: str | None = None,
-             params: dict[str, Any] | None = None, params_file: str | Path | None = None,
-             remaps: dict[str, str] | None = None, args: Sequence[str] = ()) -> ManagedProcess:
+    def node(
+        self,
+        package: str,
+        executable: str,
+        *,
+        name: str | None = None,
+        namespace: str | None = None,
+        params: dict[str, Any] | None = None,
+        params_file: str | Path | None = None,
+        remaps: dict[str, str] | None = None,
+        args: Sequence[str] = (),
+    ) -> ManagedProcess:
         """Start ``executable`` of ``package`` (like ``ros2 run``) with the given ROS arguments."""
-        cmd = [executable_path(package, executable), *args,
-               *ros_args(name, namespace, params, params_file, remaps, params_dir=self.tmp_dir)]
+        cmd = [
+            executable_path(package, executable),
+            *args,
+            *ros_args(name, namespace, params, params_file, remaps, params_dir=self.tmp_dir),
+        ]
         return self.start(cmd, label=name or executable)
 
     def module(self, module: str, *args: str) -> ManagedProcess:

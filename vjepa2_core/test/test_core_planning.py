@@ -45,7 +45,7 @@ def test_integrate_state_left_multiplies_the_rotation_delta() -> None:
     state = torch.tensor([0.5, 0.0, 0.3, 3.0, 0.1, -1.9, 0.9], dtype=torch.float64)
     action = torch.tensor([0.01, -0.02, 0.03, 0.05, -0.1, 0.2, 0.4], dtype=torch.float64)
     new = integrate_state(state, action)
-    expected_rot = (Rotation.from_euler("xyz", action[3:6].numpy()) * Rotation.from_euler("xyz", state[3:6].numpy()))
+    expected_rot = Rotation.from_euler("xyz", action[3:6].numpy()) * Rotation.from_euler("xyz", state[3:6].numpy())
     assert torch.allclose(new[:3], state[:3] + action[:3])
     assert np.allclose(Rotation.from_euler("xyz", new[3:6].numpy()).as_matrix(), expected_rot.as_matrix(), atol=1e-9)
     assert new[6] == 1.0  # gripper clipped to [0, 1]
@@ -62,25 +62,38 @@ def test_energy_is_zero_at_the_goal_and_scale_free() -> None:
 def test_cem_finds_the_delta_to_the_goal(horizon: int) -> None:
     state = torch.tensor([0.5, 0.0, 0.3, 0.0, 0.0, 0.0, 0.0])
     goal_state = state + torch.tensor([0.04, -0.03, 0.02, 0, 0, 0, 0])
-    config = CEMConfig(horizon=horizon, samples=200, iterations=8, plan_gripper=False, momentum_std=0.0,
-                       momentum_mean=0.0)
+    config = CEMConfig(
+        horizon=horizon, samples=200, iterations=8, plan_gripper=False, momentum_std=0.0, momentum_mean=0.0
+    )
     progress: list[float] = []
-    result = cem_plan(toy_world_model, features(state), state, features(goal_state), config,
-                      generator=torch.Generator().manual_seed(1), on_iteration=lambda i, e, a: progress.append(e))
+    result = cem_plan(
+        toy_world_model,
+        features(state),
+        state,
+        features(goal_state),
+        config,
+        generator=torch.Generator().manual_seed(1),
+        on_iteration=lambda i, e, a: progress.append(e),
+    )
     assert result.actions.shape == (horizon, 7) and (result.actions[:, 3:6] == 0).all()
     reached = state[:3] + result.actions[:, :3].sum(dim=0)
     assert torch.allclose(reached, goal_state[:3], atol=0.006), reached
     assert progress == result.energy_per_iteration and progress[-1] < progress[0]
-    assert result.energy < rollout_energy(toy_world_model, features(state), state, features(goal_state),
-                                          torch.zeros(1, horizon, 7)).item()
+    assert (
+        result.energy
+        < rollout_energy(
+            toy_world_model, features(state), state, features(goal_state), torch.zeros(1, horizon, 7)
+        ).item()
+    )
 
 
 def test_actions_stay_in_the_box_and_small_gripper_moves_round_to_zero() -> None:
     state = torch.zeros(7)
     far_goal = features(torch.tensor([1.0, 1.0, 1.0, 0, 0, 0, 0]))
     config = CEMConfig(samples=64, iterations=3, top_k=8, max_translation=0.05, chunk_size=16)
-    result = cem_plan(toy_world_model, features(state), state, far_goal, config,
-                      generator=torch.Generator().manual_seed(0))
+    result = cem_plan(
+        toy_world_model, features(state), state, far_goal, config, generator=torch.Generator().manual_seed(0)
+    )
     assert result.actions[:, :3].abs().max() <= 0.05 + 1e-6
     assert result.actions[0, 6] == 0 or result.actions[0, 6].abs() >= 0.25
 
@@ -96,6 +109,12 @@ def test_cem_runs_on_a_real_ac_predictor() -> None:
     cfg = ACPredictorConfig(enc_embed_dim=24, embed_dim=32, depth=1, num_heads=2, grid_h=2, grid_w=2)
     step = predictor_step(ACPredictor(cfg).eval(), tokens_per_frame=4)
     context, goal = torch.randn(4, 24), torch.randn(4, 24)
-    result = cem_plan(step, context, torch.zeros(7), goal, CEMConfig(horizon=2, samples=16, top_k=4, iterations=2),
-                      generator=torch.Generator().manual_seed(0))
+    result = cem_plan(
+        step,
+        context,
+        torch.zeros(7),
+        goal,
+        CEMConfig(horizon=2, samples=16, top_k=4, iterations=2),
+        generator=torch.Generator().manual_seed(0),
+    )
     assert result.actions.shape == (2, 7) and np.isfinite(result.energy) and len(result.energy_per_iteration) == 2

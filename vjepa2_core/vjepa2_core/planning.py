@@ -32,21 +32,23 @@ class CEMConfig:
     samples: int = 800
     iterations: int = 10
     top_k: int = 10
-    max_translation: float = 0.075     # per-axis box on Δx, Δy, Δz (m)
-    max_gripper: float = 0.75          # box on Δgripper
+    max_translation: float = 0.075  # per-axis box on Δx, Δy, Δz (m)
+    max_gripper: float = 0.75  # box on Δgripper
     init_std_gripper: float = 1.0
-    momentum_mean: float = 0.15        # mean <- (1-m)·elite_mean + m·mean   (xyz)
+    momentum_mean: float = 0.15  # mean <- (1-m)·elite_mean + m·mean   (xyz)
     momentum_std: float = 0.15
     momentum_mean_gripper: float = 0.15
     momentum_std_gripper: float = 0.15
-    plan_gripper: bool = True          # False: Δgripper is fixed to 0
-    gripper_deadband: float = 0.25     # |Δgripper| below this is returned as 0
-    chunk_size: int = 0                # evaluate samples in chunks of this many (0: all at once)
+    plan_gripper: bool = True  # False: Δgripper is fixed to 0
+    gripper_deadband: float = 0.25  # |Δgripper| below this is returned as 0
+    chunk_size: int = 0  # evaluate samples in chunks of this many (0: all at once)
 
     def validate(self) -> None:
-        problems = [f"{name} must be >= 1, got {getattr(self, name)}" for name in ("horizon", "samples", "iterations",
-                                                                                    "top_k")
-                    if getattr(self, name) < 1]
+        problems = [
+            f"{name} must be >= 1, got {getattr(self, name)}"
+            for name in ("horizon", "samples", "iterations", "top_k")
+            if getattr(self, name) < 1
+        ]
         if self.top_k > self.samples:
             problems.append(f"top_k ({self.top_k}) cannot exceed samples ({self.samples})")
         if not self.max_translation > 0:
@@ -60,8 +62,8 @@ class CEMConfig:
 
 @dataclass
 class PlanResult:
-    actions: torch.Tensor                   # [H, 7] planned actions (execute actions[0])
-    energy: float                           # energy of the returned mean plan
+    actions: torch.Tensor  # [H, 7] planned actions (execute actions[0])
+    energy: float  # energy of the returned mean plan
     energy_per_iteration: list[float] = field(default_factory=list)  # elite-mean energy per iteration
     seconds: float = 0.0
 
@@ -88,9 +90,15 @@ def euler_xyz_to_matrix(angles: torch.Tensor) -> torch.Tensor:
     cx, cy, cz = torch.cos(angles).unbind(-1)
     sx, sy, sz = torch.sin(angles).unbind(-1)
     rows = [
-        cy * cz, sx * sy * cz - cx * sz, cx * sy * cz + sx * sz,
-        cy * sz, sx * sy * sz + cx * cz, cx * sy * sz - sx * cz,
-        -sy, sx * cy, cx * cy,
+        cy * cz,
+        sx * sy * cz - cx * sz,
+        cx * sy * cz + sx * sz,
+        cy * sz,
+        sx * sy * sz + cx * cz,
+        cx * sy * sz - sx * cz,
+        -sy,
+        sx * cy,
+        cx * cy,
     ]
     return torch.stack(rows, dim=-1).reshape(*angles.shape[:-1], 3, 3)
 
@@ -112,8 +120,9 @@ def integrate_state(state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     return torch.cat([xyz, matrix_to_euler_xyz(rot), gripper], dim=-1)
 
 
-def rollout_energy(step: WorldModelStep, context: torch.Tensor, state: torch.Tensor, goal: torch.Tensor,
-                   actions: torch.Tensor) -> torch.Tensor:
+def rollout_energy(
+    step: WorldModelStep, context: torch.Tensor, state: torch.Tensor, goal: torch.Tensor, actions: torch.Tensor
+) -> torch.Tensor:
     """Energy of each candidate plan ``actions`` [B, H, 7] from context frame tokens [N, D] and state [7]."""
     batch, horizon = actions.shape[:2]
     frames = context.unsqueeze(0).expand(batch, -1, -1)
@@ -166,8 +175,9 @@ def cem_plan(
         free = torch.maximum(torch.minimum(mean + std * noise, upper), lower)
         actions = to_actions(free)
         chunk = cfg.chunk_size or cfg.samples
-        energies = torch.cat([rollout_energy(step, context, state, goal, actions[i: i + chunk])
-                              for i in range(0, cfg.samples, chunk)])
+        energies = torch.cat(
+            [rollout_energy(step, context, state, goal, actions[i : i + chunk]) for i in range(0, cfg.samples, chunk)]
+        )
         elite = free[torch.topk(energies, cfg.top_k, largest=False).indices]
         mean = (1 - m_mean) * elite.mean(dim=0) + m_mean * mean
         std = (1 - m_std) * elite.std(dim=0, unbiased=False) + m_std * std

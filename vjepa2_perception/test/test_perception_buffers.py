@@ -90,7 +90,11 @@ def test_clip_window_restarts_its_schedule_after_a_gap() -> None:
     window = ClipWindow(num_frames=2, fps=10.0)
     period = 100_000_000
     assert feed(window, [0, period, 5 * period + 1, 5 * period + period // 2, 6 * period + 1]) == [
-        0, period, 5 * period + 1, 6 * period + 1]
+        0,
+        period,
+        5 * period + 1,
+        6 * period + 1,
+    ]
 
 
 def test_clip_window_rejects_bad_settings() -> None:

@@ -24,9 +24,14 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     probe = AttentiveClassifier(ClassifierConfig(embed_dim=32, num_classes=2, num_heads=2, depth=1))
     (root / "labels.txt").write_text("a\nb\nc\n")
     (root / "garbage.pt").write_bytes(b"PK\x03\x04 a broken zip archive")  # a truncated torch.save
-    return {"encoder": save_pretrained(encoder, root / "enc"), "wide_probe": save_pretrained(wide_probe, root / "wp"),
-            "probe": save_pretrained(probe, root / "probe"), "labels": root / "labels.txt",
-            "garbage": root / "garbage.pt", "root": root}
+    return {
+        "encoder": save_pretrained(encoder, root / "enc"),
+        "wide_probe": save_pretrained(wide_probe, root / "wp"),
+        "probe": save_pretrained(probe, root / "probe"),
+        "labels": root / "labels.txt",
+        "garbage": root / "garbage.pt",
+        "root": root,
+    }
 
 
 def test_bfloat16_per_frame_batches_equal_vjepa2_core(files: dict[str, Path]) -> None:
@@ -44,19 +49,30 @@ def test_bfloat16_per_frame_batches_equal_vjepa2_core(files: dict[str, Path]) ->
         model.encode_clip(frames[1:])
 
 
-@pytest.mark.parametrize("spec,match", [
-    (dict(checkpoint=""), "model.checkpoint is empty"),
-    (dict(checkpoint="{root}/nope.pt"), r"model.checkpoint '.*nope.pt' does not exist"),
-    (dict(checkpoint="{garbage}"), r"cannot load the encoder from .*garbage.pt': .*not a readable torch checkpoint"),
-    (dict(checkpoint="{root}"), r"cannot load the encoder .*neither vjepa2_config.json"),
-    (dict(checkpoint="{encoder}", device="cuda:0" if not torch.cuda.is_available() else "tpu"), "model.device"),
-    (dict(checkpoint="{encoder}", crop_size=40), "crop_size 40 must be a multiple of the patch size 16"),
-    (dict(checkpoint="{encoder}", dtype="float64"), "model.dtype 'float64' is not one of"),
-    (dict(checkpoint="random", preset="vit_tiny"), "model.preset: unknown encoder preset 'vit_tiny'"),
-    (dict(checkpoint="{encoder}", probe_checkpoint="{wide_probe}"), "expects 48-dim tokens but the encoder gives 32"),
-    (dict(checkpoint="{encoder}", probe_checkpoint="{probe}", probe_labels="{labels}"),
-     "has 3 labels but the classifier has 2 classes"),
-])
+@pytest.mark.parametrize(
+    "spec,match",
+    [
+        (dict(checkpoint=""), "model.checkpoint is empty"),
+        (dict(checkpoint="{root}/nope.pt"), r"model.checkpoint '.*nope.pt' does not exist"),
+        (
+            dict(checkpoint="{garbage}"),
+            r"cannot load the encoder from .*garbage.pt': .*not a readable torch checkpoint",
+        ),
+        (dict(checkpoint="{root}"), r"cannot load the encoder .*neither vjepa2_config.json"),
+        (dict(checkpoint="{encoder}", device="cuda:0" if not torch.cuda.is_available() else "tpu"), "model.device"),
+        (dict(checkpoint="{encoder}", crop_size=40), "crop_size 40 must be a multiple of the patch size 16"),
+        (dict(checkpoint="{encoder}", dtype="float64"), "model.dtype 'float64' is not one of"),
+        (dict(checkpoint="random", preset="vit_tiny"), "model.preset: unknown encoder preset 'vit_tiny'"),
+        (
+            dict(checkpoint="{encoder}", probe_checkpoint="{wide_probe}"),
+            "expects 48-dim tokens but the encoder gives 32",
+        ),
+        (
+            dict(checkpoint="{encoder}", probe_checkpoint="{probe}", probe_labels="{labels}"),
+            "has 3 labels but the classifier has 2 classes",
+        ),
+    ],
+)
 def test_each_bad_setting_gives_one_clear_error(files: dict[str, Path], spec: dict, match: str) -> None:
     names = {k: str(v) for k, v in files.items()}
     spec = {k: v.format(**names) if isinstance(v, str) else v for k, v in spec.items()}

@@ -52,8 +52,11 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     probe = AttentiveClassifier(ClassifierConfig(embed_dim=32, num_classes=len(LABELS), num_heads=2, depth=1))
     torch.nn.init.normal_(probe.linear.weight, std=1.0)  # scores far from uniform, so the ranking means something
     (root / "labels.txt").write_text("\n".join(LABELS) + "\n")
-    return {"encoder": save_pretrained(encoder, root / "tiny_encoder"), "probe": save_pretrained(probe, root / "probe"),
-            "labels": root / "labels.txt"}
+    return {
+        "encoder": save_pretrained(encoder, root / "tiny_encoder"),
+        "probe": save_pretrained(probe, root / "probe"),
+        "labels": root / "labels.txt",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +64,20 @@ def reference(checkpoints: dict[str, Path]) -> dict[str, Any]:
     """vjepa2_core's own encoders (both preprocessing variants) and probe for the same checkpoints."""
     from vjepa2_core.checkpoint import load_classifier
 
-    return {kind: FrameEncoder.from_pretrained(checkpoints["encoder"], transform=kind, size=CROP)
-            for kind in ("ac", "video")} | {"probe": load_classifier(checkpoints["probe"]).eval()}
+    return {
+        kind: FrameEncoder.from_pretrained(checkpoints["encoder"], transform=kind, size=CROP)
+        for kind in ("ac", "video")
+    } | {"probe": load_classifier(checkpoints["probe"]).eval()}
 
 
 def node_params(checkpoints: dict[str, Path], **overrides: Any) -> dict[str, Any]:
-    return {"model.checkpoint": str(checkpoints["encoder"]), "crop_size": CROP, "autostart": True,
-            "diagnostics_period_s": 0.2, **overrides}
+    return {
+        "model.checkpoint": str(checkpoints["encoder"]),
+        "crop_size": CROP,
+        "autostart": True,
+        "diagnostics_period_s": 0.2,
+        **overrides,
+    }
 
 
 def stamp_key(stamp: Time) -> tuple[int, int]:
@@ -87,6 +97,7 @@ def status_values(msg: DiagnosticArray) -> dict[str, str] | None:
 
 def wait_status(diagnostics: Any, predicate: Any, timeout: float = 30.0) -> dict[str, str]:
     """The newest encoder status that satisfies ``predicate(values)``."""
+
     def ok(msg: DiagnosticArray) -> bool:
         values = status_values(msg)
         return values is not None and predicate(values)
@@ -100,11 +111,24 @@ def test_camera_stream_embeddings_equal_vjepa2_core(ros: RosHarness, launcher, c
     embeddings = ros.collect(Embedding, "/embedding")
     classes = ros.collect(Classification, "/classification")
     diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
-    launcher.node("vjepa2_perception", "encoder_node", params=node_params(
-        checkpoints, **{"probe.checkpoint": str(checkpoints["probe"]), "probe.labels": str(checkpoints["labels"]),
-                        "probe.top_k": 2}))
-    launcher.node("vjepa2_common", "image_publisher", name="camera",
-                  params={"rate_hz": 30.0, "height": 48, "width": 80, "frame_id": "cam_optical"})
+    launcher.node(
+        "vjepa2_perception",
+        "encoder_node",
+        params=node_params(
+            checkpoints,
+            **{
+                "probe.checkpoint": str(checkpoints["probe"]),
+                "probe.labels": str(checkpoints["labels"]),
+                "probe.top_k": 2,
+            },
+        ),
+    )
+    launcher.node(
+        "vjepa2_common",
+        "image_publisher",
+        name="camera",
+        params={"rate_hz": 30.0, "height": 48, "width": 80, "frame_id": "cam_optical"},
+    )
 
     by_stamp = {}
 
@@ -120,8 +144,13 @@ def test_camera_stream_embeddings_equal_vjepa2_core(ros: RosHarness, launcher, c
         np.testing.assert_array_equal(np.asarray(msg.pooled, np.float32), expected.mean(axis=0))
         assert msg.header.frame_id == "cam_optical"
         assert [stamp_key(s) for s in msg.frame_stamps] == [stamp_key(msg.header.stamp)]
-        assert (msg.num_frames, list(msg.grid), msg.num_tokens, msg.dim, msg.normalized) == (1, [1, 4, 4], 16, 32,
-                                                                                              False)
+        assert (msg.num_frames, list(msg.grid), msg.num_tokens, msg.dim, msg.normalized) == (
+            1,
+            [1, 4, 4],
+            16,
+            32,
+            False,
+        )
         assert msg.model_id == "vit_tiny:tiny_encoder+probe"
 
     probe = reference["probe"]
@@ -140,20 +169,23 @@ def test_camera_stream_embeddings_equal_vjepa2_core(ros: RosHarness, launcher, c
     assert float(status["input_rate_hz"]) > 5.0 and float(status["encode_latency_p95_ms"]) > 0.0
 
 
-def test_encode_service_equals_vjepa2_core_while_streaming(ros: RosHarness, launcher, checkpoints,
-                                                           reference) -> None:
+def test_encode_service_equals_vjepa2_core_while_streaming(ros: RosHarness, launcher, checkpoints, reference) -> None:
     """~/encode_image answers while the worker encodes a camera stream, with vjepa2_core's tokens."""
     embeddings = ros.collect(Embedding, "/embedding")
     launcher.node("vjepa2_perception", "encoder_node", params=node_params(checkpoints))
-    launcher.node("vjepa2_common", "image_publisher", name="camera", params={"rate_hz": 30.0, "height": 64,
-                                                                            "width": 64})
+    launcher.node(
+        "vjepa2_common", "image_publisher", name="camera", params={"rate_hz": 30.0, "height": 64, "width": 64}
+    )
     embeddings.wait_for(3, FIRST_OUTPUT_TIMEOUT_S)  # the stream is being encoded
 
     goal = np.ascontiguousarray(pattern(7, 60, 100)[:, :, ::-1])  # a bgr8 goal image of another size
     goal_msg = rgb_to_image(goal, Time(sec=5, nanosec=7), "goal_frame")
     goal_msg.encoding = "bgr8"
-    single = ros.call(EncodeImage, f"{NODE}/encode_image", EncodeImage.Request(images=[goal_msg], tokens=True,
-                                                                               pooled=True, normalized=True))
+    single = ros.call(
+        EncodeImage,
+        f"{NODE}/encode_image",
+        EncodeImage.Request(images=[goal_msg], tokens=True, pooled=True, normalized=True),
+    )
     assert single.success, single.message
     expected = layer_norm_tokens(reference["ac"].encode_frames([goal[:, :, ::-1]]))[0].numpy()
     np.testing.assert_array_equal(tokens_of(single.embedding), expected)
@@ -167,7 +199,10 @@ def test_encode_service_equals_vjepa2_core_while_streaming(ros: RosHarness, laun
     expected = reference["ac"].encode_clip([pattern(i, 64, 64) for i in range(4)])[0].numpy()
     np.testing.assert_array_equal(tokens_of(response.embedding), expected)
     assert (response.embedding.num_frames, list(response.embedding.grid), len(response.embedding.pooled)) == (
-        4, [2, 4, 4], 0)
+        4,
+        [2, 4, 4],
+        0,
+    )
 
     bad = rgb_to_image(pattern(0, 8, 8))
     bad.step = 5
@@ -183,11 +218,23 @@ def test_clip_mode_samples_the_camera_and_classifies(ros: RosHarness, launcher, 
     embeddings = ros.collect(Embedding, "/embedding")
     classes = ros.collect(Classification, "/classification")
     diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
-    launcher.node("vjepa2_perception", "encoder_node", params=node_params(
-        checkpoints, mode="clip", **{"clip.num_frames": 4, "clip.fps": 10.0, "probe.checkpoint":
-                                     str(checkpoints["probe"]), "probe.labels": str(checkpoints["labels"])}))
-    launcher.node("vjepa2_common", "image_publisher", name="camera", params={"rate_hz": 30.0, "height": 64,
-                                                                            "width": 64})
+    launcher.node(
+        "vjepa2_perception",
+        "encoder_node",
+        params=node_params(
+            checkpoints,
+            mode="clip",
+            **{
+                "clip.num_frames": 4,
+                "clip.fps": 10.0,
+                "probe.checkpoint": str(checkpoints["probe"]),
+                "probe.labels": str(checkpoints["labels"]),
+            },
+        ),
+    )
+    launcher.node(
+        "vjepa2_common", "image_publisher", name="camera", params={"rate_hz": 30.0, "height": 64, "width": 64}
+    )
     by_stamp = {}
 
     def complete(msg: Embedding) -> bool:
@@ -222,13 +269,17 @@ def jpeg(rgb: np.ndarray, stamp: Time) -> CompressedImage:
     return msg
 
 
-def test_bad_images_are_rejected_and_a_burst_never_grows_the_queue(ros: RosHarness, launcher, checkpoints,
-                                                                   reference) -> None:
+def test_bad_images_are_rejected_and_a_burst_never_grows_the_queue(
+    ros: RosHarness, launcher, checkpoints, reference
+) -> None:
     """Bad frames: one throttled warning, counted, node keeps encoding. A burst: drops, queue stays at 1."""
     embeddings = ros.collect(Embedding, "/embedding")
     diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
-    node = launcher.node("vjepa2_perception", "encoder_node", params=node_params(
-        checkpoints, input="both", qos="reliable", qos_depth=100, preprocessing="video"))
+    node = launcher.node(
+        "vjepa2_perception",
+        "encoder_node",
+        params=node_params(checkpoints, input="both", qos="reliable", qos_depth=100, preprocessing="video"),
+    )
     qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     raw = ros.publisher(Image, "/image", qos, subscribers=1, timeout=FIRST_OUTPUT_TIMEOUT_S)  # matched = active
     compressed = ros.publisher(CompressedImage, "/image/compressed", qos, subscribers=1)
@@ -275,8 +326,11 @@ def test_bad_images_are_rejected_and_a_burst_never_grows_the_queue(ros: RosHarne
     assert status["queue_max_size"] == status["queue_capacity"] == "1"
     assert node.alive()
     warnings = re.findall(r"rejected an image on '[\w/]+' \((\d+) so far\): (.*)", node.output())
-    assert warnings and warnings[0] == ("1", "unsupported image encoding '16UC1'; publish one of rgb8, bgr8, "
-                                        "rgba8, bgra8, mono8 (or CompressedImage jpeg/png)")
+    assert warnings and warnings[0] == (
+        "1",
+        "unsupported image encoding '16UC1'; publish one of rgb8, bgr8, "
+        "rgba8, bgra8, mono8 (or CompressedImage jpeg/png)",
+    )
     assert len(warnings) < 4, "rejection warnings must be throttled"
 
 
@@ -285,13 +339,17 @@ def set_parameter(ros: RosHarness, name: str, value: Any) -> Any:
     return ros.call(SetParameters, f"{NODE}/set_parameters", request).results[0]
 
 
-def test_lifecycle_bad_checkpoint_then_good_then_deactivate_frees_the_model(ros: RosHarness, launcher, checkpoints,
-                                                                           tmp_path: Path) -> None:
+def test_lifecycle_bad_checkpoint_then_good_then_deactivate_frees_the_model(
+    ros: RosHarness, launcher, checkpoints, tmp_path: Path
+) -> None:
     diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
     embeddings = ros.collect(Embedding, "/embedding")
     missing = tmp_path / "missing_vitl.pt"
-    node = launcher.node("vjepa2_perception", "encoder_node", params=node_params(
-        checkpoints, autostart=False, **{"model.checkpoint": str(missing)}))
+    node = launcher.node(
+        "vjepa2_perception",
+        "encoder_node",
+        params=node_params(checkpoints, autostart=False, **{"model.checkpoint": str(missing)}),
+    )
     lifecycle = LifecycleClient(ros.node, NODE, timeout=FIRST_OUTPUT_TIMEOUT_S)
     assert lifecycle.state() == "unconfigured"
     # an impossible transition is refused (rclpy alone would let the error end the node's process)
@@ -326,8 +384,12 @@ def test_lifecycle_bad_checkpoint_then_good_then_deactivate_frees_the_model(ros:
 
     assert lifecycle.change("activate") == "active"
     camera = ros.publisher(Image, "/image", qos_from_name("sensor_data"), subscribers=1)
-    wait_until(lambda: camera.publish(rgb_to_image(pattern(1, 64, 64), Time(sec=42))) or embeddings.messages, 10.0,
-               "an embedding from the activated node", poll_s=0.1)
+    wait_until(
+        lambda: camera.publish(rgb_to_image(pattern(1, 64, 64), Time(sec=42))) or embeddings.messages,
+        10.0,
+        "an embedding from the activated node",
+        poll_s=0.1,
+    )
     assert embeddings.messages[0].normalized
 
     assert lifecycle.change("deactivate") == "inactive"

@@ -51,16 +51,42 @@ COMPRESSED_TOPIC = "image/compressed"
 #: parameters read on configure (changing them needs cleanup + configure); the output.* and probe.top_k ones
 #: take effect immediately
 CONFIGURE_PARAMETERS = (
-    "mode", "input", "qos", "qos_depth", "queue_size", "clip.num_frames", "clip.fps", "clip.stride",
-    "model.checkpoint", "model.preset", "model.device", "model.dtype", "model.torch_threads", "preprocessing",
-    "crop_size", "probe.checkpoint", "probe.labels", "probe.num_heads", "warmup", "release_on_deactivate")
+    "mode",
+    "input",
+    "qos",
+    "qos_depth",
+    "queue_size",
+    "clip.num_frames",
+    "clip.fps",
+    "clip.stride",
+    "model.checkpoint",
+    "model.preset",
+    "model.device",
+    "model.dtype",
+    "model.torch_threads",
+    "preprocessing",
+    "crop_size",
+    "probe.checkpoint",
+    "probe.labels",
+    "probe.num_heads",
+    "warmup",
+    "release_on_deactivate",
+)
 DTYPE_CHOICES = ("float32", "bfloat16", "float16")
 PREPROCESSING_CHOICES = ("auto", "ac", "video")
 #: string parameters with a closed set of values
-CHOICES = {"mode": MODES, "input": INPUTS, "qos": QOS_CHOICES, "model.dtype": DTYPE_CHOICES,
-           "preprocessing": PREPROCESSING_CHOICES}
-_TRANSITION_NAMES = {value: name.removeprefix("TRANSITION_").lower() for name, value in vars(Transition).items()
-                     if name.startswith("TRANSITION_") and isinstance(value, int)}
+CHOICES = {
+    "mode": MODES,
+    "input": INPUTS,
+    "qos": QOS_CHOICES,
+    "model.dtype": DTYPE_CHOICES,
+    "preprocessing": PREPROCESSING_CHOICES,
+}
+_TRANSITION_NAMES = {
+    value: name.removeprefix("TRANSITION_").lower()
+    for name, value in vars(Transition).items()
+    if name.startswith("TRANSITION_") and isinstance(value, int)
+}
 _WARN_THROTTLE_S = 5.0
 _NO_INPUT_WARN_S = 5.0
 
@@ -113,75 +139,164 @@ class EncoderNode(LifecycleNode):
         self._guard_change_state_service()
         self.create_service(EncodeImage, "~/encode_image", self._on_encode_image, callback_group=self._service_group)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._diagnostics = DiagnosticsPublisher(self, hardware_id=NODE_NAME,
-                                                 period_s=self.get_parameter("diagnostics_period_s").value)
+        self._diagnostics = DiagnosticsPublisher(
+            self, hardware_id=NODE_NAME, period_s=self.get_parameter("diagnostics_period_s").value
+        )
         self._diagnostics.add("encoder", self._status)
         if self.get_parameter("autostart").value:
             self._autostart_timer = self.create_timer(0.0, self._autostart)
 
     # ------------------------------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> None:
-        declare(self, "mode", "per_frame", "per_frame: every frame is one 2-frame tubelet (V-JEPA 2-AC); clip: "
-                "clip.num_frames frames sampled at clip.fps (video understanding)", choices=MODES)
-        declare(self, "input", "raw", "Subscribe to 'image' (sensor_msgs/Image), 'image/compressed' "
-                "(sensor_msgs/CompressedImage, jpeg/png) or both", choices=INPUTS)
-        declare(self, "qos", "sensor_data", "QoS of the image subscriptions (sensor_data = best effort; use "
-                "reliable for reliable-only publishers, e.g. some bag players)", choices=QOS_CHOICES)
+        declare(
+            self,
+            "mode",
+            "per_frame",
+            "per_frame: every frame is one 2-frame tubelet (V-JEPA 2-AC); clip: "
+            "clip.num_frames frames sampled at clip.fps (video understanding)",
+            choices=MODES,
+        )
+        declare(
+            self,
+            "input",
+            "raw",
+            "Subscribe to 'image' (sensor_msgs/Image), 'image/compressed' "
+            "(sensor_msgs/CompressedImage, jpeg/png) or both",
+            choices=INPUTS,
+        )
+        declare(
+            self,
+            "qos",
+            "sensor_data",
+            "QoS of the image subscriptions (sensor_data = best effort; use "
+            "reliable for reliable-only publishers, e.g. some bag players)",
+            choices=QOS_CHOICES,
+        )
         declare(self, "qos_depth", 1, "History depth of the image subscriptions", min_value=1, max_value=100)
-        declare(self, "queue_size", 1, "per_frame: frames kept for the encoder (oldest dropped first); all held "
-                "frames are encoded as one batch", min_value=1, max_value=64)
-        declare(self, "clip.num_frames", 16, "clip: frames per clip (a multiple of the tubelet size, 2)",
-                min_value=2, max_value=256)
-        declare(self, "clip.fps", 4.0, "clip: sampling rate of clip frames by header stamp [Hz]",
-                min_value=0.1, max_value=240.0)
-        declare(self, "clip.stride", 1, "clip: new sampled frames between successive clips", min_value=1,
-                max_value=256)
-        declare(self, "model.checkpoint", "", "Encoder weights: official .pt, HF model directory or vjepa2_core "
-                "checkpoint (format detected); 'random' = random weights of model.preset (demos only)")
-        declare(self, "model.preset", "", "Encoder size for official .pt files (vit_large, vit_huge, vit_giant, "
-                "vit_giant_384); empty = infer from the weights")
+        declare(
+            self,
+            "queue_size",
+            1,
+            "per_frame: frames kept for the encoder (oldest dropped first); all held frames are encoded as one batch",
+            min_value=1,
+            max_value=64,
+        )
+        declare(
+            self,
+            "clip.num_frames",
+            16,
+            "clip: frames per clip (a multiple of the tubelet size, 2)",
+            min_value=2,
+            max_value=256,
+        )
+        declare(
+            self,
+            "clip.fps",
+            4.0,
+            "clip: sampling rate of clip frames by header stamp [Hz]",
+            min_value=0.1,
+            max_value=240.0,
+        )
+        declare(self, "clip.stride", 1, "clip: new sampled frames between successive clips", min_value=1, max_value=256)
+        declare(
+            self,
+            "model.checkpoint",
+            "",
+            "Encoder weights: official .pt, HF model directory or vjepa2_core "
+            "checkpoint (format detected); 'random' = random weights of model.preset (demos only)",
+        )
+        declare(
+            self,
+            "model.preset",
+            "",
+            "Encoder size for official .pt files (vit_large, vit_huge, vit_giant, "
+            "vit_giant_384); empty = infer from the weights",
+        )
         declare(self, "model.device", "cpu", "Torch device: cpu, cuda or cuda:N")
-        declare(self, "model.dtype", "float32", "Weights and compute dtype (bfloat16 is fast on CPUs with AMX and "
-                "on GPUs)", choices=DTYPE_CHOICES)
-        declare(self, "model.torch_threads", 0, "torch intra-op threads; 0 = torch's default", min_value=0,
-                max_value=256)
-        declare(self, "preprocessing", "auto", "ac: DROID/V-JEPA 2-AC aspect crop + squash resize; video: "
-                "short-side resize + centre crop (eval); auto: ac in per_frame, video in clip mode",
-                choices=PREPROCESSING_CHOICES)
-        declare(self, "crop_size", 256, "Encoder input size in pixels (a multiple of 16)", min_value=16,
-                max_value=1024)
+        declare(
+            self,
+            "model.dtype",
+            "float32",
+            "Weights and compute dtype (bfloat16 is fast on CPUs with AMX and on GPUs)",
+            choices=DTYPE_CHOICES,
+        )
+        declare(
+            self, "model.torch_threads", 0, "torch intra-op threads; 0 = torch's default", min_value=0, max_value=256
+        )
+        declare(
+            self,
+            "preprocessing",
+            "auto",
+            "ac: DROID/V-JEPA 2-AC aspect crop + squash resize; video: "
+            "short-side resize + centre crop (eval); auto: ac in per_frame, video in clip mode",
+            choices=PREPROCESSING_CHOICES,
+        )
+        declare(self, "crop_size", 256, "Encoder input size in pixels (a multiple of 16)", min_value=16, max_value=1024)
         declare(self, "output.tokens", True, "Publish the full token map [num_tokens, dim]")
         declare(self, "output.pooled", True, "Publish the mean over tokens [dim]")
-        declare(self, "output.normalize", False, "Affine-free LayerNorm over dim before publishing (what "
-                "V-JEPA 2-AC and the planner use)")
-        declare(self, "probe.checkpoint", "", "Attentive-probe classifier weights (official, HF or ours); empty "
-                "= no classification")
+        declare(
+            self,
+            "output.normalize",
+            False,
+            "Affine-free LayerNorm over dim before publishing (what V-JEPA 2-AC and the planner use)",
+        )
+        declare(
+            self,
+            "probe.checkpoint",
+            "",
+            "Attentive-probe classifier weights (official, HF or ours); empty = no classification",
+        )
         declare(self, "probe.labels", "", "Label file: one label per line, or JSON (list, id->name or name->id)")
         declare(self, "probe.top_k", 5, "Classes per Classification message", min_value=1, max_value=1000)
-        declare(self, "probe.num_heads", 0, "Heads of an official probe file; 0 = 16 (the released probes)",
-                min_value=0, max_value=64)
+        declare(
+            self,
+            "probe.num_heads",
+            0,
+            "Heads of an official probe file; 0 = 16 (the released probes)",
+            min_value=0,
+            max_value=64,
+        )
         declare(self, "warmup", True, "Run one dummy encode on activate (first calls are slow)")
-        declare(self, "release_on_deactivate", True, "Free the model on deactivate (activate reloads it); false "
-                "keeps it for a fast re-activate and for ~/encode_image while inactive")
-        declare(self, "autostart", False, "Configure and activate at start-up (no lifecycle manager needed)",
-                read_only=True)
-        declare(self, "diagnostics_period_s", 1.0, "Period of the /diagnostics status [s]", min_value=0.05,
-                max_value=60.0, read_only=True)
+        declare(
+            self,
+            "release_on_deactivate",
+            True,
+            "Free the model on deactivate (activate reloads it); false "
+            "keeps it for a fast re-activate and for ~/encode_image while inactive",
+        )
+        declare(
+            self, "autostart", False, "Configure and activate at start-up (no lifecycle manager needed)", read_only=True
+        )
+        declare(
+            self,
+            "diagnostics_period_s",
+            1.0,
+            "Period of the /diagnostics status [s]",
+            min_value=0.05,
+            max_value=60.0,
+            read_only=True,
+        )
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         for param in params:  # rclpy checks ranges; the string choices are checked here
             choices = CHOICES.get(param.name)
             if choices is not None and param.value not in choices:
-                return SetParametersResult(successful=False, reason=(
-                    f"{param.name} must be one of: {', '.join(choices)} (got {param.value!r})"))
+                return SetParametersResult(
+                    successful=False,
+                    reason=(f"{param.name} must be one of: {', '.join(choices)} (got {param.value!r})"),
+                )
         state = self._state_label()
         if state == "unconfigured":
             return SetParametersResult(successful=True)
         frozen = [p.name for p in params if p.name in CONFIGURE_PARAMETERS]
         if frozen:
-            return SetParametersResult(successful=False, reason=(
-                f"{', '.join(frozen)} {'is' if len(frozen) == 1 else 'are'} read on configure and the node is "
-                f"{state}: deactivate and clean it up, set the parameter, configure again"))
+            return SetParametersResult(
+                successful=False,
+                reason=(
+                    f"{', '.join(frozen)} {'is' if len(frozen) == 1 else 'are'} read on configure and the node is "
+                    f"{state}: deactivate and clean it up, set the parameter, configure again"
+                ),
+            )
         return SetParametersResult(successful=True)
 
     def _read_settings(self) -> dict[str, Any]:
@@ -215,7 +330,8 @@ class EncoderNode(LifecycleNode):
                 transition = request.transition.label or _TRANSITION_NAMES.get(request.transition.id, "?")
                 self.get_logger().warning(
                     f"refused transition '{transition}' (id {request.transition.id}) in state "
-                    f"'{self._state_label()}': {str(exc).split(',')[0]}")
+                    f"'{self._state_label()}': {str(exc).split(',')[0]}"
+                )
                 response.success = False
                 return response
 
@@ -239,16 +355,19 @@ class EncoderNode(LifecycleNode):
         settings = self._settings
         self._embedding_pub = self.create_lifecycle_publisher(Embedding, "embedding", self._output_qos())
         if settings["probe.checkpoint"]:
-            self._classification_pub = self.create_lifecycle_publisher(Classification, "classification",
-                                                                       self._output_qos())
+            self._classification_pub = self.create_lifecycle_publisher(
+                Classification, "classification", self._output_qos()
+            )
         if settings["mode"] == "per_frame":
             self._buffer = LatestFrames(settings["queue_size"])
         else:
             self._buffer = ClipWindow(settings["clip.num_frames"], settings["clip.fps"], settings["clip.stride"])
         self._transition_error = ""
-        self.get_logger().info(f"configured: {self._model.model_id} on {settings['model.device']} "
-                               f"({settings['model.dtype']}), mode {settings['mode']}, preprocessing "
-                               f"{settings['preprocessing']} {settings['crop_size']}px")
+        self.get_logger().info(
+            f"configured: {self._model.model_id} on {settings['model.device']} "
+            f"({settings['model.dtype']}), mode {settings['mode']}, preprocessing "
+            f"{settings['preprocessing']} {settings['crop_size']}px"
+        )
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -263,11 +382,15 @@ class EncoderNode(LifecycleNode):
         self._buffer.clear()
         qos = qos_from_name(self._settings["qos"], self._settings["qos_depth"])
         if self._settings["input"] in ("raw", "both"):
-            self._subscriptions_active.append(self.create_subscription(
-                Image, RAW_TOPIC, self._on_image, qos, callback_group=self._input_group))
+            self._subscriptions_active.append(
+                self.create_subscription(Image, RAW_TOPIC, self._on_image, qos, callback_group=self._input_group)
+            )
         if self._settings["input"] in ("compressed", "both"):
-            self._subscriptions_active.append(self.create_subscription(
-                CompressedImage, COMPRESSED_TOPIC, self._on_compressed, qos, callback_group=self._input_group))
+            self._subscriptions_active.append(
+                self.create_subscription(
+                    CompressedImage, COMPRESSED_TOPIC, self._on_compressed, qos, callback_group=self._input_group
+                )
+            )
         self._stop.clear()
         self._worker = threading.Thread(target=self._work, name="vjepa2_encoder_worker", daemon=True)
         self._worker.start()
@@ -303,8 +426,9 @@ class EncoderNode(LifecycleNode):
 
     def _fail(self, transition: str, exc: Exception) -> TransitionCallbackReturn:
         self._transition_error = f"{transition} failed: {exc}"
-        self.get_logger().error(f"{self._transition_error} (the node stays {self._state_before(transition)}; fix "
-                                f"it and {transition} again)")
+        self.get_logger().error(
+            f"{self._transition_error} (the node stays {self._state_before(transition)}; fix it and {transition} again)"
+        )
         if transition == "configure":
             self._release_model()
         return TransitionCallbackReturn.FAILURE
@@ -335,10 +459,17 @@ class EncoderNode(LifecycleNode):
             import torch
 
             torch.set_num_threads(s["model.torch_threads"])
-        spec = ModelSpec(checkpoint=s["model.checkpoint"], preset=s["model.preset"], device=s["model.device"],
-                         dtype=s["model.dtype"], preprocessing=s["preprocessing"], crop_size=s["crop_size"],
-                         probe_checkpoint=s["probe.checkpoint"], probe_labels=s["probe.labels"],
-                         probe_num_heads=s["probe.num_heads"])
+        spec = ModelSpec(
+            checkpoint=s["model.checkpoint"],
+            preset=s["model.preset"],
+            device=s["model.device"],
+            dtype=s["model.dtype"],
+            preprocessing=s["preprocessing"],
+            crop_size=s["crop_size"],
+            probe_checkpoint=s["probe.checkpoint"],
+            probe_labels=s["probe.labels"],
+            probe_num_heads=s["probe.num_heads"],
+        )
         started = time.monotonic()
         model = PerceptionModel(spec)
         with self._model_lock:
@@ -356,7 +487,8 @@ class EncoderNode(LifecycleNode):
     def _warm_up(self) -> None:
         size = self._settings["crop_size"]
         frames = [np.zeros((size, size, 3), np.uint8)] * (
-            self._settings["clip.num_frames"] if self._settings["mode"] == "clip" else 1)
+            self._settings["clip.num_frames"] if self._settings["mode"] == "clip" else 1
+        )
         with self._model_lock:
             if self._settings["mode"] == "clip":
                 self._model.encode_clip(frames)
@@ -388,8 +520,9 @@ class EncoderNode(LifecycleNode):
                 self._counts["rejected"] += 1
                 self._last_rejection, self._last_rejection_s = f"{topic}: {exc}", received
                 rejected = self._counts["rejected"]
-            self.get_logger().warning(f"rejected an image on '{topic}' ({rejected} so far): {exc}",
-                                   throttle_duration_sec=_WARN_THROTTLE_S)
+            self.get_logger().warning(
+                f"rejected an image on '{topic}' ({rejected} so far): {exc}", throttle_duration_sec=_WARN_THROTTLE_S
+            )
             return
         buffer.add(Frame(rgb=rgb, header=header, stamp_ns=stamp, received_s=received))
 
@@ -457,10 +590,14 @@ class EncoderNode(LifecycleNode):
 
     # ------------------------------------------------------------------------------------------ messages
     def _embedding(self, model: Any, tokens: np.ndarray, frames: Sequence[Frame]) -> Embedding:
-        return make_embedding(model, tokens, [f.header for f in frames],
-                              tokens_out=self.get_parameter("output.tokens").value,
-                              pooled_out=self.get_parameter("output.pooled").value,
-                              normalize=self.get_parameter("output.normalize").value)
+        return make_embedding(
+            model,
+            tokens,
+            [f.header for f in frames],
+            tokens_out=self.get_parameter("output.tokens").value,
+            pooled_out=self.get_parameter("output.pooled").value,
+            normalize=self.get_parameter("output.normalize").value,
+        )
 
     @staticmethod
     def _classification(model: Any, header: Header, ids: np.ndarray, scores: np.ndarray) -> Classification:
@@ -489,17 +626,24 @@ class EncoderNode(LifecycleNode):
         with self._model_lock:
             model = self._model
             if model is None:
-                response.message = (f"no model loaded (the node is {self._state_label()}); configure it (and "
-                                    "activate it, if release_on_deactivate is true) first")
+                response.message = (
+                    f"no model loaded (the node is {self._state_label()}); configure it (and "
+                    "activate it, if release_on_deactivate is true) first"
+                )
                 return response
             try:
                 tokens = model.encode_frames(rgbs)[0] if len(rgbs) == 1 else model.encode_clip(rgbs)
             except ValueError as exc:
                 response.message = str(exc)
                 return response
-        response.embedding = make_embedding(model, tokens, [image.header for image in request.images],
-                                            tokens_out=request.tokens, pooled_out=request.pooled,
-                                            normalize=request.normalized)
+        response.embedding = make_embedding(
+            model,
+            tokens,
+            [image.header for image in request.images],
+            tokens_out=request.tokens,
+            pooled_out=request.pooled,
+            normalize=request.normalized,
+        )
         response.success = True
         response.message = f"encoded {len(rgbs)} image(s) with {model.model_id}"
         return response
@@ -547,8 +691,14 @@ class EncoderNode(LifecycleNode):
             return OK, state, values
         if self._last_input_s is None or now - self._last_input_s > _NO_INPUT_WARN_S:
             topics = ", ".join(s.topic_name for s in self._subscriptions_active)
-            return WARN, (f"no images on {topics} for {_NO_INPUT_WARN_S:.0f} s (check the topic remapping and that "
-                          f"the publisher's QoS is compatible with '{self._settings['qos']}')"), values
+            return (
+                WARN,
+                (
+                    f"no images on {topics} for {_NO_INPUT_WARN_S:.0f} s (check the topic remapping and that "
+                    f"the publisher's QoS is compatible with '{self._settings['qos']}')"
+                ),
+                values,
+            )
         if last_rejection_s is not None and now - last_rejection_s < _NO_INPUT_WARN_S:
             return WARN, f"rejecting images: {last_rejection}", values
         if last_error:
@@ -556,17 +706,25 @@ class EncoderNode(LifecycleNode):
         return OK, f"encoding at {self._output_rate.rate(now):.1f} Hz", values
 
 
-def make_embedding(model: Any, tokens: np.ndarray, headers: Sequence[Header], *, tokens_out: bool,
-                   pooled_out: bool, normalize: bool) -> Embedding:
+def make_embedding(
+    model: Any, tokens: np.ndarray, headers: Sequence[Header], *, tokens_out: bool, pooled_out: bool, normalize: bool
+) -> Embedding:
     """An Embedding for ``tokens`` [N, D] of the frames with ``headers`` (oldest first; the newest stamps it)."""
     from .model import normalize_tokens
 
     if normalize:
         tokens = normalize_tokens(tokens)
     grid = model.grid(len(headers))
-    msg = Embedding(header=headers[-1], model_id=model.model_id, num_frames=len(headers),
-                    frame_stamps=[h.stamp for h in headers], grid=list(grid), num_tokens=int(tokens.shape[0]),
-                    dim=int(tokens.shape[1]), normalized=bool(normalize))
+    msg = Embedding(
+        header=headers[-1],
+        model_id=model.model_id,
+        num_frames=len(headers),
+        frame_stamps=[h.stamp for h in headers],
+        grid=list(grid),
+        num_tokens=int(tokens.shape[0]),
+        dim=int(tokens.shape[1]),
+        normalized=bool(normalize),
+    )
     if tokens_out:
         msg.tokens = float32_array(tokens)
     if pooled_out:

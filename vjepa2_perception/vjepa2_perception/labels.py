@@ -37,7 +37,8 @@ def load_labels(path: str | Path, num_classes: int | None = None) -> list[str]:
     if num_classes is not None and len(labels) != num_classes:
         raise LabelFileError(
             f"label file '{path}' has {len(labels)} labels but the classifier has {num_classes} classes; "
-            "give the label file of the probe you loaded")
+            "give the label file of the probe you loaded"
+        )
     return labels
 
 

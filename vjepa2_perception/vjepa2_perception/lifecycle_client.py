@@ -63,8 +63,10 @@ class LifecycleClient:
     def wait_for_services(self, timeout: float | None = None) -> None:
         for client in (self._get, self._change):
             if not client.wait_for_service(timeout_sec=self.timeout if timeout is None else timeout):
-                raise TimeoutError(f"{client.srv_name} did not appear; is the node '{self.target}' running "
-                                   "(and on this ROS_DOMAIN_ID)?")
+                raise TimeoutError(
+                    f"{client.srv_name} did not appear; is the node '{self.target}' running "
+                    "(and on this ROS_DOMAIN_ID)?"
+                )
 
     def state(self) -> str:
         """The node's current state label: unconfigured, inactive, active or finalized."""
@@ -83,14 +85,16 @@ class LifecycleClient:
                 raise TransitionFailed(f"{self.target}: cannot shut down from state '{current}'")
             transition_id = _SHUTDOWN_FROM[current]
         elif current != _VALID_FROM[transition]:
-            raise TransitionFailed(f"{self.target}: cannot {transition} in state '{current}' (only from "
-                                   f"'{_VALID_FROM[transition]}')")
+            raise TransitionFailed(
+                f"{self.target}: cannot {transition} in state '{current}' (only from '{_VALID_FROM[transition]}')"
+            )
         request = ChangeState.Request(transition=Transition(id=transition_id))
         response = self._wait(self._change.call_async(request), f"change_state({transition})")
         state = self.state()
         if not response.success:
-            raise TransitionFailed(f"{self.target}: transition '{transition}' failed; the node is now '{state}' "
-                                   "(its log says why)")
+            raise TransitionFailed(
+                f"{self.target}: transition '{transition}' failed; the node is now '{state}' (its log says why)"
+            )
         return state
 
     def up(self) -> str:
@@ -114,8 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     """``vjepa2-lifecycle NODE get|up|TRANSITION...``: print the state after each step; exit 1 on failure."""
     parser = argparse.ArgumentParser(prog="vjepa2-lifecycle", description=__doc__.split("\n\n")[0])
     parser.add_argument("node", help="fully qualified node name, e.g. /vjepa2_encoder")
-    parser.add_argument("steps", nargs="+", choices=["get", "up", *TRANSITIONS],
-                        help="'get' prints the state; 'up' configures and activates; others are transitions")
+    parser.add_argument(
+        "steps",
+        nargs="+",
+        choices=["get", "up", *TRANSITIONS],
+        help="'get' prints the state; 'up' configures and activates; others are transitions",
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each response")
     args, ros_argv = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
 

@@ -54,8 +54,10 @@ def check_device(device: str) -> torch.device:
         raise ModelLoadError(f"model.device '{device}' is not a torch device (use cpu, cuda or cuda:N)") from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ModelLoadError(f"model.device is '{device}' but CUDA is not available here (torch "
-                                 f"{torch.__version__}); use model.device: cpu")
+            raise ModelLoadError(
+                f"model.device is '{device}' but CUDA is not available here (torch "
+                f"{torch.__version__}); use model.device: cpu"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ModelLoadError(f"model.device is '{device}' but only {torch.cuda.device_count()} GPU(s) exist")
     elif dev.type != "cpu":
@@ -96,18 +98,32 @@ class PerceptionModel:
                 cfg = encoder_preset(spec.preset or "vit_large")
             except ValueError as exc:
                 raise ModelLoadError(f"model.preset: {exc}") from exc
-            return FrameEncoder(VisionEncoder(cfg), make_transform(spec.preprocessing, spec.crop_size),
-                                device=self.device, dtype=self.dtype)
+            return FrameEncoder(
+                VisionEncoder(cfg),
+                make_transform(spec.preprocessing, spec.crop_size),
+                device=self.device,
+                dtype=self.dtype,
+            )
         if not spec.checkpoint:
-            raise ModelLoadError("model.checkpoint is empty; set it to an official .pt file, an HF model directory "
-                                 f"or a vjepa2_core checkpoint (or '{RANDOM_CHECKPOINT}' for random weights)")
+            raise ModelLoadError(
+                "model.checkpoint is empty; set it to an official .pt file, an HF model directory "
+                f"or a vjepa2_core checkpoint (or '{RANDOM_CHECKPOINT}' for random weights)"
+            )
         path = Path(spec.checkpoint).expanduser()
         if not path.exists():
-            raise ModelLoadError(f"model.checkpoint '{path}' does not exist; check the path (official .pt file, HF "
-                                 "model directory or vjepa2_core checkpoint)")
+            raise ModelLoadError(
+                f"model.checkpoint '{path}' does not exist; check the path (official .pt file, HF "
+                "model directory or vjepa2_core checkpoint)"
+            )
         try:
-            return FrameEncoder.from_pretrained(path, transform=spec.preprocessing, size=spec.crop_size,
-                                                preset=spec.preset or None, device=self.device, dtype=self.dtype)
+            return FrameEncoder.from_pretrained(
+                path,
+                transform=spec.preprocessing,
+                size=spec.crop_size,
+                preset=spec.preset or None,
+                device=self.device,
+                dtype=self.dtype,
+            )
         except (CheckpointError, ValueError, OSError, RuntimeError, KeyError, EOFError) as exc:
             raise ModelLoadError(f"cannot load the encoder from model.checkpoint '{path}': {exc}") from exc
 
@@ -116,13 +132,16 @@ class PerceptionModel:
         if not path.exists():
             raise ModelLoadError(f"probe.checkpoint '{path}' does not exist")
         try:
-            classifier = load_classifier(path, num_heads=spec.probe_num_heads or None, device=self.device,
-                                         dtype=self.dtype).eval()
+            classifier = load_classifier(
+                path, num_heads=spec.probe_num_heads or None, device=self.device, dtype=self.dtype
+            ).eval()
         except (CheckpointError, ValueError, OSError, RuntimeError, KeyError, EOFError) as exc:
             raise ModelLoadError(f"cannot load the probe from probe.checkpoint '{path}': {exc}") from exc
         if classifier.cfg.embed_dim != self.embed_dim:
-            raise ModelLoadError(f"probe.checkpoint '{path}' expects {classifier.cfg.embed_dim}-dim tokens but the "
-                                 f"encoder gives {self.embed_dim}; use the probe trained on this encoder")
+            raise ModelLoadError(
+                f"probe.checkpoint '{path}' expects {classifier.cfg.embed_dim}-dim tokens but the "
+                f"encoder gives {self.embed_dim}; use the probe trained on this encoder"
+            )
         labels = None
         if spec.probe_labels:
             try:

@@ -100,8 +100,9 @@ def _robot_table_contacts(sim: FrankaSim) -> int:
     table = sim.model.geom("table").id
     robot = {sim.model.body(b).id for b in ("link5", "link6", "link7", "hand", "left_finger", "right_finger")}
     pairs = [(c.geom1, c.geom2) for c in sim.data.contact[: sim.data.ncon]]
-    return sum(1 for g1, g2 in pairs if table in (g1, g2) and
-               {sim.model.geom_bodyid[g1], sim.model.geom_bodyid[g2]} & robot)
+    return sum(
+        1 for g1, g2 in pairs if table in (g1, g2) and {sim.model.geom_bodyid[g1], sim.model.geom_bodyid[g2]} & robot
+    )
 
 
 def test_joint_limits_workspace_and_table(sim: FrankaSim) -> None:
@@ -135,20 +136,23 @@ def test_unreachable_target_reports_stopped_short(sim: FrankaSim) -> None:
     assert result.elapsed < sim.settle_timeout
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda s: s.apply_delta([np.nan, 0, 0]), "NaN"),
-    (lambda s: s.apply_delta([0, np.inf, 0]), "NaN or inf"),
-    (lambda s: s.apply_delta([0.5, 0, 0]), "max_delta_translation"),
-    (lambda s: s.apply_delta([0, 0, 0], [0, 0, 2.0]), "max_delta_rotation"),
-    (lambda s: s.apply_delta([0.01, 0]), "3 values"),
-    (lambda s: s.apply_delta([0.01, 0, 0], gripper=1.5), "closure"),
-    (lambda s: s.apply_action([0, 0, 0, 0, 0, 0, 3.0]), "gripper delta"),
-    (lambda s: s.set_twist([5.0, 0, 0]), "max_linear_speed"),
-    (lambda s: s.set_twist([0.1, 0, 0], frame="camera"), "frame"),
-    (lambda s: s.set_pose_target([0.5, 0, 0.3], [0, 0, 0, 2]), "unit quaternion"),
-    (lambda s: s.set_gripper(-0.1), "closure"),
-    (lambda s: s.place_object("teapot", [0.5, 0, 0.1]), "unknown object"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda s: s.apply_delta([np.nan, 0, 0]), "NaN"),
+        (lambda s: s.apply_delta([0, np.inf, 0]), "NaN or inf"),
+        (lambda s: s.apply_delta([0.5, 0, 0]), "max_delta_translation"),
+        (lambda s: s.apply_delta([0, 0, 0], [0, 0, 2.0]), "max_delta_rotation"),
+        (lambda s: s.apply_delta([0.01, 0]), "3 values"),
+        (lambda s: s.apply_delta([0.01, 0, 0], gripper=1.5), "closure"),
+        (lambda s: s.apply_action([0, 0, 0, 0, 0, 0, 3.0]), "gripper delta"),
+        (lambda s: s.set_twist([5.0, 0, 0]), "max_linear_speed"),
+        (lambda s: s.set_twist([0.1, 0, 0], frame="camera"), "frame"),
+        (lambda s: s.set_pose_target([0.5, 0, 0.3], [0, 0, 0, 2]), "unit quaternion"),
+        (lambda s: s.set_gripper(-0.1), "closure"),
+        (lambda s: s.place_object("teapot", [0.5, 0, 0.1]), "unknown object"),
+    ],
+)
 def test_bad_commands_rejected_without_motion(sim: FrankaSim, call, match: str) -> None:
     sim.reset(seed=5)
     qpos, target, seq = sim.data.qpos.copy(), sim.target_pose(), sim.command_seq
@@ -185,8 +189,9 @@ def test_reset_seeded_and_configured(sim: FrankaSim) -> None:
     assert all(np.array_equal(sim.object_pose(n)[0], poses[n]) for n in OBJECT_NAMES)
     assert np.array_equal(sim.render(), image)
     q = sim.home_q + np.array([0.2, 0.1, 0.0, 0.1, 0.0, 0.0, 0.3])
-    sim.reset(seed=11, config=ResetConfig(joint_positions=q, gripper=1.0,
-                                          object_poses={"cup": ([0.6, 0.2, 0.045], None)}))
+    sim.reset(
+        seed=11, config=ResetConfig(joint_positions=q, gripper=1.0, object_poses={"cup": ([0.6, 0.2, 0.045], None)})
+    )
     assert np.allclose(sim.joint_positions()[:7], q, atol=2e-3)
     assert np.allclose(sim.object_pose("cup")[0], [0.6, 0.2, 0.045], atol=2e-3)
     assert sim.gripper_closure() > 0.95

@@ -20,8 +20,14 @@ from vjepa2_common.testing import ProcessLauncher, RosHarness
 from vjepa2_msgs.srv import ExecuteAction, PlaceObject, RenderGoal
 
 NODE = "franka_sim"
-PARAMS = {"image_width": 64, "image_height": 64, "camera_rate": 10.0, "state_rate": 50.0,
-          "cameras": ["exterior"], "seed": 3}
+PARAMS = {
+    "image_width": 64,
+    "image_height": 64,
+    "camera_rate": 10.0,
+    "state_rate": 50.0,
+    "cameras": ["exterior"],
+    "seed": 3,
+}
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 BEST_EFFORT = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
 START_TIMEOUT = 60.0  # node start-up: rclpy + MuJoCo model compile + GL context; ~3 s when the box is idle
@@ -57,6 +63,7 @@ class SimClient:
 
     def wait_outcome(self, after_seq: int, timeout: float = 30.0) -> DiagnosticStatus:
         """First status about a later command that is final: settled, or rejected."""
+
         def final(msg: DiagnosticStatus) -> bool:
             v = values(msg)
             return int(v["seq"]) > after_seq and (v["settled"] == "True" or msg.level == DiagnosticStatus.ERROR)
@@ -192,15 +199,17 @@ def test_bad_configuration_exits_with_one_clear_line(launcher: ProcessLauncher, 
 def test_execute_action_blocks_until_settled(sim_node, ros: RosHarness) -> None:
     client = SimClient(ros)
     start = client.next_pose()
-    response = ros.call(ExecuteAction, f"/{NODE}/execute_action",
-                        ExecuteAction.Request(action=[0.0, 0.04, -0.03, 0.0, 0.0, 0.0, 0.0]))
+    response = ros.call(
+        ExecuteAction, f"/{NODE}/execute_action", ExecuteAction.Request(action=[0.0, 0.04, -0.03, 0.0, 0.0, 0.0, 0.0])
+    )
     assert response.success and response.settled, response.message
     assert np.allclose(np.array(response.state[:3]) - start, [0.0, 0.04, -0.03], atol=0.005)
     assert response.position_error_m < 0.002 and response.elapsed_s > 0
     # the service returned after the motion: the arm is already there
     assert np.allclose(client.next_pose(), np.array(response.state[:3]), atol=2e-3)
 
-    bad = ros.call(ExecuteAction, f"/{NODE}/execute_action",
-                   ExecuteAction.Request(action=[math.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]))
+    bad = ros.call(
+        ExecuteAction, f"/{NODE}/execute_action", ExecuteAction.Request(action=[math.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    )
     assert not bad.success and "NaN" in bad.message and "no motion" in bad.message
     assert np.allclose(np.array(bad.state[:3]), np.array(response.state[:3]), atol=2e-3)

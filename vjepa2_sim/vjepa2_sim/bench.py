@@ -39,15 +39,21 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     sim.step(int(sim_seconds / sim.model.opt.timestep))
     wall = time.perf_counter() - start
-    print(f"physics + controller, no rendering: {sim_seconds / wall:.1f}x real time "
-          f"({sim_seconds / sim.model.opt.timestep / wall:.0f} steps/s)")
+    print(
+        f"physics + controller, no rendering: {sim_seconds / wall:.1f}x real time "
+        f"({sim_seconds / sim.model.opt.timestep / wall:.0f} steps/s)"
+    )
     for camera in CAMERAS:
-        print(f"render {camera} {size[1]}x{size[0]} visual meshes: "
-              f"{_median_ms(lambda c=camera: sim.render(c), args.repeats):.1f} ms/frame")
+        print(
+            f"render {camera} {size[1]}x{size[0]} visual meshes: "
+            f"{_median_ms(lambda c=camera: sim.render(c), args.repeats):.1f} ms/frame"
+        )
     sim.close()
     with FrankaSim(seed=0, image_size=size, render_geometry="collision") as coarse:
-        print(f"render exterior {size[1]}x{size[0]} collision geometry: "
-              f"{_median_ms(lambda: coarse.render(), args.repeats):.1f} ms/frame")
+        print(
+            f"render exterior {size[1]}x{size[0]} collision geometry: "
+            f"{_median_ms(lambda: coarse.render(), args.repeats):.1f} ms/frame"
+        )
 
     with FrankaSim(seed=0, image_size=size) as sim:
         sign = [1.0]
@@ -57,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             sign[0] = -sign[0]
 
         print(f"blocking 5 cm delta (to settled), no rendering: {_median_ms(delta, args.repeats):.1f} ms wall")
-        loop_ms = _median_ms(lambda: (sim.apply_delta([0.0, 0.002, 0.0], blocking=False), sim.step(20),
-                                      sim.render()), args.repeats)
+        loop_ms = _median_ms(
+            lambda: (sim.apply_delta([0.0, 0.002, 0.0], blocking=False), sim.step(20), sim.render()), args.repeats
+        )
         print(f"control loop (small delta + 40 ms physics + one frame): {1e3 / loop_ms:.1f} cycles/s")
         goal_ms = _median_ms(lambda: sim.render_goal([0.5, 0.1, 0.2]), args.repeats)
         print(f"goal image (IK + render + restore): {goal_ms:.1f} ms")

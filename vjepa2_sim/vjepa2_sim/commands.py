@@ -40,8 +40,10 @@ class CommandLimits:
                 raise ValueError(f"CommandLimits.{name} must be a positive number, got {value}")
         lo, hi = np.asarray(self.workspace_min, float), np.asarray(self.workspace_max, float)
         if lo.shape != (3,) or hi.shape != (3,) or not np.all(np.isfinite(lo) & np.isfinite(hi) & (lo < hi)):
-            raise ValueError(f"workspace_min {self.workspace_min} must be below workspace_max "
-                             f"{self.workspace_max} on every axis (3 finite numbers each)")
+            raise ValueError(
+                f"workspace_min {self.workspace_min} must be below workspace_max "
+                f"{self.workspace_max} on every axis (3 finite numbers each)"
+            )
         if lo[2] < 0.0:
             raise ValueError(f"workspace_min z = {lo[2]} would put the TCP below the table top (z = 0)")
 
@@ -64,36 +66,46 @@ def unit_quaternion(name: str, quat_xyzw: Sequence[float] | np.ndarray) -> np.nd
     q = finite_vector(name, quat_xyzw, 4)
     norm = float(np.linalg.norm(q))
     if abs(norm - 1.0) > 0.01:
-        raise CommandError(f"{name} must be a unit quaternion (x, y, z, w), its norm is {norm:.4g}; "
-                           "use (0, 0, 0, 1) for no rotation")
+        raise CommandError(
+            f"{name} must be a unit quaternion (x, y, z, w), its norm is {norm:.4g}; use (0, 0, 0, 1) for no rotation"
+        )
     return q / norm
 
 
-def check_delta(dxyz: Sequence[float], drot_xyz: Sequence[float], limits: CommandLimits
-                ) -> tuple[np.ndarray, np.ndarray]:
+def check_delta(
+    dxyz: Sequence[float], drot_xyz: Sequence[float], limits: CommandLimits
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate an end-effector delta (translation [m], extrinsic-xyz Euler rotation [rad])."""
     d = finite_vector("translation delta", dxyz, 3)
     r = finite_vector("rotation delta", drot_xyz, 3)
     if np.linalg.norm(d) > limits.max_delta_translation:
-        raise CommandError(f"translation delta {np.round(d, 4).tolist()} m has norm {np.linalg.norm(d):.3f} "
-                           f"m, above max_delta_translation = {limits.max_delta_translation} m")
+        raise CommandError(
+            f"translation delta {np.round(d, 4).tolist()} m has norm {np.linalg.norm(d):.3f} "
+            f"m, above max_delta_translation = {limits.max_delta_translation} m"
+        )
     if np.linalg.norm(r) > limits.max_delta_rotation:
-        raise CommandError(f"rotation delta {np.round(r, 4).tolist()} rad is {np.linalg.norm(r):.3f} rad, "
-                           f"above max_delta_rotation = {limits.max_delta_rotation} rad")
+        raise CommandError(
+            f"rotation delta {np.round(r, 4).tolist()} rad is {np.linalg.norm(r):.3f} rad, "
+            f"above max_delta_rotation = {limits.max_delta_rotation} rad"
+        )
     return d, r
 
 
-def check_twist(linear: Sequence[float], angular: Sequence[float], limits: CommandLimits
-                ) -> tuple[np.ndarray, np.ndarray]:
+def check_twist(
+    linear: Sequence[float], angular: Sequence[float], limits: CommandLimits
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate a twist (m/s, rad/s)."""
     v = finite_vector("linear velocity", linear, 3)
     w = finite_vector("angular velocity", angular, 3)
     if np.linalg.norm(v) > limits.max_linear_speed:
-        raise CommandError(f"linear velocity {np.linalg.norm(v):.3f} m/s is above max_linear_speed = "
-                           f"{limits.max_linear_speed} m/s")
+        raise CommandError(
+            f"linear velocity {np.linalg.norm(v):.3f} m/s is above max_linear_speed = {limits.max_linear_speed} m/s"
+        )
     if np.linalg.norm(w) > limits.max_angular_speed:
-        raise CommandError(f"angular velocity {np.linalg.norm(w):.3f} rad/s is above max_angular_speed = "
-                           f"{limits.max_angular_speed} rad/s")
+        raise CommandError(
+            f"angular velocity {np.linalg.norm(w):.3f} rad/s is above max_angular_speed = "
+            f"{limits.max_angular_speed} rad/s"
+        )
     return v, w
 
 

@@ -80,9 +80,18 @@ class DlsIk:
     solutions. The solver works on its own scratch ``MjData``.
     """
 
-    def __init__(self, model: mujoco.MjModel, site: str, q_rest: np.ndarray, *, damping: float = 1e-2,
-                 error_damping: float = 1.0, limit_margin: float = 0.02, nullspace_gain: float = 0.05,
-                 max_step: float = 0.2) -> None:
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        site: str,
+        q_rest: np.ndarray,
+        *,
+        damping: float = 1e-2,
+        error_damping: float = 1.0,
+        limit_margin: float = 0.02,
+        nullspace_gain: float = 0.05,
+        max_step: float = 0.2,
+    ) -> None:
         self._m = model
         self._d = mujoco.MjData(model)
         self._site = model.site(site).id
@@ -111,8 +120,16 @@ class DlsIk:
         pos, quat = self.forward(q)
         return np.concatenate([target_pos - pos, rotation_error(target_wxyz, quat)])
 
-    def solve(self, target_pos: np.ndarray, target_wxyz: np.ndarray, q_init: np.ndarray, *,
-              iters: int = 100, pos_tol: float = 1e-5, rot_tol: float = 1e-4) -> IkResult:
+    def solve(
+        self,
+        target_pos: np.ndarray,
+        target_wxyz: np.ndarray,
+        q_init: np.ndarray,
+        *,
+        iters: int = 100,
+        pos_tol: float = 1e-5,
+        rot_tol: float = 1e-4,
+    ) -> IkResult:
         """Iterate from ``q_init`` towards the target TCP pose; returns the best joints found.
 
         A step is taken only if it reduces the error (halving it up to 5 times), so the iteration settles
@@ -142,5 +159,6 @@ class DlsIk:
                 dq *= 0.5
             else:
                 break  # no step reduces the error: closest reachable pose
-        return IkResult(q=q, position_error=float(np.linalg.norm(err[:3])),
-                        rotation_error=float(np.linalg.norm(err[3:])))
+        return IkResult(
+            q=q, position_error=float(np.linalg.norm(err[:3])), rotation_error=float(np.linalg.norm(err[3:]))
+        )

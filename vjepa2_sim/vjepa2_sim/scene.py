@@ -15,8 +15,19 @@ import numpy as np
 
 ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
 FINGER_JOINTS = ("finger_joint1", "finger_joint2")
-ARM_BODIES = ("link0", "link1", "link2", "link3", "link4", "link5", "link6", "link7", "hand",
-              "left_finger", "right_finger")
+ARM_BODIES = (
+    "link0",
+    "link1",
+    "link2",
+    "link3",
+    "link4",
+    "link5",
+    "link6",
+    "link7",
+    "hand",
+    "left_finger",
+    "right_finger",
+)
 TCP_SITE = "tcp"
 TCP_OFFSET = 0.1034  # [m] hand flange -> TCP along the hand z axis (franka_description tcp_xyz)
 FINGER_MAX = 0.04  # [m] travel of one finger; width = 2 * finger position
@@ -89,17 +100,32 @@ def _add_cup(body: mujoco.MjsBody, rgba: Sequence[float], mass: float) -> None:
     """A cup: a base disc, a ring of wall slabs and a handle (boxes and a cylinder, cheap to collide)."""
     radius, half_h, wall, n = 0.04, 0.045, 0.005, 14
     per_geom_mass = mass / (n + 2)
-    body.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[radius, 0.004, 0], pos=[0, 0, -half_h + 0.004],
-                  rgba=rgba, mass=per_geom_mass)
+    body.add_geom(
+        type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+        size=[radius, 0.004, 0],
+        pos=[0, 0, -half_h + 0.004],
+        rgba=rgba,
+        mass=per_geom_mass,
+    )
     half_w = radius * np.tan(np.pi / n) + 0.001
     for i in range(n):
         a = 2 * np.pi * i / n
         quat = np.array([np.cos(a / 2), 0.0, 0.0, np.sin(a / 2)])
-        body.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[wall / 2, half_w, half_h],
-                      pos=[(radius - wall / 2) * np.cos(a), (radius - wall / 2) * np.sin(a), 0.0], quat=quat,
-                      rgba=rgba, mass=per_geom_mass)
-    body.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.012, 0.005, 0.025], pos=[radius + 0.012, 0, 0.005],
-                  rgba=rgba, mass=per_geom_mass)
+        body.add_geom(
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=[wall / 2, half_w, half_h],
+            pos=[(radius - wall / 2) * np.cos(a), (radius - wall / 2) * np.sin(a), 0.0],
+            quat=quat,
+            rgba=rgba,
+            mass=per_geom_mass,
+        )
+    body.add_geom(
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[0.012, 0.005, 0.025],
+        pos=[radius + 0.012, 0, 0.005],
+        rgba=rgba,
+        mass=per_geom_mass,
+    )
 
 
 def build_spec(panda_dir: Path, *, max_image_size: int = 1024) -> mujoco.MjSpec:
@@ -122,37 +148,94 @@ def build_spec(panda_dir: Path, *, max_image_size: int = 1024) -> mujoco.MjSpec:
         spec.delete(light)
     for name in ARM_BODIES:  # gravity compensation, as the real robot's controller does
         spec.body(name).gravcomp = 1.0
-    spec.body("hand").add_site(name=TCP_SITE, pos=[0, 0, TCP_OFFSET], size=[0.004, 0, 0],
-                               rgba=[1, 0, 0, 0], group=5)
+    spec.body("hand").add_site(name=TCP_SITE, pos=[0, 0, TCP_OFFSET], size=[0.004, 0, 0], rgba=[1, 0, 0, 0], group=5)
 
     world = spec.worldbody
     directional = mujoco.mjtLightType.mjLIGHT_DIRECTIONAL
-    world.add_light(name=KEY_LIGHT, pos=[0.6, 0.6, 1.8], dir=[-0.1, -0.35, -1.0], castshadow=False,
-                    diffuse=[0.55, 0.55, 0.52], specular=[0.1, 0.1, 0.1], type=directional)
-    world.add_light(name=FILL_LIGHT, pos=[1.5, -0.8, 1.2], dir=[-0.7, 0.4, -0.6], castshadow=False,
-                    diffuse=[0.25, 0.26, 0.3], specular=[0.0, 0.0, 0.0], type=directional)
+    world.add_light(
+        name=KEY_LIGHT,
+        pos=[0.6, 0.6, 1.8],
+        dir=[-0.1, -0.35, -1.0],
+        castshadow=False,
+        diffuse=[0.55, 0.55, 0.52],
+        specular=[0.1, 0.1, 0.1],
+        type=directional,
+    )
+    world.add_light(
+        name=FILL_LIGHT,
+        pos=[1.5, -0.8, 1.2],
+        dir=[-0.7, 0.4, -0.6],
+        castshadow=False,
+        diffuse=[0.25, 0.26, 0.3],
+        specular=[0.0, 0.0, 0.0],
+        type=directional,
+    )
 
     floor_z = -0.76
-    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[4, 4, 0.1], pos=[0, 0, floor_z],
-                   rgba=[0.42, 0.42, 0.45, 1])
-    world.add_geom(name="back_wall", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.02, 3.0, 1.5],
-                   pos=[2.0, 0, floor_z + 1.5], rgba=[0.78, 0.8, 0.82, 1], contype=0, conaffinity=0)
-    world.add_geom(name="rear_wall", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.02, 3.0, 1.5],
-                   pos=[-1.6, 0, floor_z + 1.5], rgba=[0.78, 0.8, 0.82, 1], contype=0, conaffinity=0)
-    world.add_geom(name="side_wall", type=mujoco.mjtGeom.mjGEOM_BOX, size=[3.0, 0.02, 1.5],
-                   pos=[0, -2.2, floor_z + 1.5], rgba=[0.74, 0.76, 0.78, 1], contype=0, conaffinity=0)
-    world.add_geom(name="side_wall_2", type=mujoco.mjtGeom.mjGEOM_BOX, size=[3.0, 0.02, 1.5],
-                   pos=[0, 2.2, floor_z + 1.5], rgba=[0.74, 0.76, 0.78, 1], contype=0, conaffinity=0)
+    world.add_geom(
+        name="floor",
+        type=mujoco.mjtGeom.mjGEOM_PLANE,
+        size=[4, 4, 0.1],
+        pos=[0, 0, floor_z],
+        rgba=[0.42, 0.42, 0.45, 1],
+    )
+    world.add_geom(
+        name="back_wall",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[0.02, 3.0, 1.5],
+        pos=[2.0, 0, floor_z + 1.5],
+        rgba=[0.78, 0.8, 0.82, 1],
+        contype=0,
+        conaffinity=0,
+    )
+    world.add_geom(
+        name="rear_wall",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[0.02, 3.0, 1.5],
+        pos=[-1.6, 0, floor_z + 1.5],
+        rgba=[0.78, 0.8, 0.82, 1],
+        contype=0,
+        conaffinity=0,
+    )
+    world.add_geom(
+        name="side_wall",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[3.0, 0.02, 1.5],
+        pos=[0, -2.2, floor_z + 1.5],
+        rgba=[0.74, 0.76, 0.78, 1],
+        contype=0,
+        conaffinity=0,
+    )
+    world.add_geom(
+        name="side_wall_2",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[3.0, 0.02, 1.5],
+        pos=[0, 2.2, floor_z + 1.5],
+        rgba=[0.74, 0.76, 0.78, 1],
+        contype=0,
+        conaffinity=0,
+    )
     tx, ty = TABLE_CENTER_XY
     hx, hy, hz = TABLE_HALF
-    world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=[hx, hy, hz], pos=[tx, ty, -hz],
-                   rgba=[0.62, 0.47, 0.33, 1], friction=[1.0, 0.005, 0.0001])
+    world.add_geom(
+        name="table",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[hx, hy, hz],
+        pos=[tx, ty, -hz],
+        rgba=[0.62, 0.47, 0.33, 1],
+        friction=[1.0, 0.005, 0.0001],
+    )
     leg_half = (floor_z + 2 * hz) / -2 - hz
     for sx in (-1, 1):
         for sy in (-1, 1):
-            world.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.025, 0.025, leg_half],
-                           pos=[tx + sx * (hx - 0.05), ty + sy * (hy - 0.05), floor_z + leg_half],
-                           rgba=[0.35, 0.27, 0.2, 1], contype=0, conaffinity=0)
+            world.add_geom(
+                type=mujoco.mjtGeom.mjGEOM_BOX,
+                size=[0.025, 0.025, leg_half],
+                pos=[tx + sx * (hx - 0.05), ty + sy * (hy - 0.05), floor_z + leg_half],
+                rgba=[0.35, 0.27, 0.2, 1],
+                contype=0,
+                conaffinity=0,
+            )
 
     colours = {"cube": [0.85, 0.12, 0.1, 1], "cup": [0.12, 0.35, 0.85, 1], "can": [0.95, 0.75, 0.1, 1]}
     for obj in OBJECTS:
@@ -160,13 +243,19 @@ def build_spec(panda_dir: Path, *, max_image_size: int = 1024) -> mujoco.MjSpec:
         body = world.add_body(name=obj.name, pos=[x, y, obj.half_height])
         body.add_freejoint(name=f"{obj.name}_joint")
         if obj.name == "cube":
-            body.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[obj.half_height] * 3, rgba=colours["cube"],
-                          mass=0.08, friction=[1.2, 0.005, 0.0001])
+            body.add_geom(
+                type=mujoco.mjtGeom.mjGEOM_BOX,
+                size=[obj.half_height] * 3,
+                rgba=colours["cube"],
+                mass=0.08,
+                friction=[1.2, 0.005, 0.0001],
+            )
         elif obj.name == "cup":
             _add_cup(body, colours["cup"], mass=0.12)
         else:
-            body.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.033, obj.half_height, 0],
-                          rgba=colours["can"], mass=0.15)
+            body.add_geom(
+                type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.033, obj.half_height, 0], rgba=colours["can"], mass=0.15
+            )
 
     for cam in CAMERA_SPECS:
         parent = world if cam.parent == "world" else spec.body(cam.parent)

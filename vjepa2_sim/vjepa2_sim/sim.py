@@ -134,17 +134,29 @@ class FrankaSim:
     MAX_JOINT_SPEED = 2.0  # [rad/s] rate limit of the joint targets (the Panda allows 2.175-2.61)
     STOPPED_SHORT_TICKS = 15  # control updates at rest, off target, before it counts as stopped short
 
-    def __init__(self, seed: int = 0, image_size: tuple[int, int] = (256, 256), render: bool = True,
-                 asset_dir: str | os.PathLike[str] | None = None, limits: CommandLimits | None = None,
-                 randomize: bool = True, render_geometry: str = "visual", cartesian_speed: float = 0.25,
-                 angular_speed: float = 1.0, settle_timeout: float = 3.0) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        image_size: tuple[int, int] = (256, 256),
+        render: bool = True,
+        asset_dir: str | os.PathLike[str] | None = None,
+        limits: CommandLimits | None = None,
+        randomize: bool = True,
+        render_geometry: str = "visual",
+        cartesian_speed: float = 0.25,
+        angular_speed: float = 1.0,
+        settle_timeout: float = 3.0,
+    ) -> None:
         height, width = (int(v) for v in image_size)
         if not (16 <= height <= 1024 and 16 <= width <= 1024):
             raise ValueError(f"image_size must be (height, width) with each in [16, 1024], got {image_size}")
         if render_geometry not in ("visual", "collision"):
             raise ValueError(f"render_geometry must be 'visual' or 'collision', got {render_geometry!r}")
-        for name, value in (("cartesian_speed", cartesian_speed), ("angular_speed", angular_speed),
-                            ("settle_timeout", settle_timeout)):
+        for name, value in (
+            ("cartesian_speed", cartesian_speed),
+            ("angular_speed", angular_speed),
+            ("settle_timeout", settle_timeout),
+        ):
             if not (np.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value}")
         self.limits = limits or CommandLimits()
@@ -196,7 +208,8 @@ class FrankaSim:
                 self.close()
                 raise OSError(
                     f"cannot create an OpenGL context for rendering ({exc}). Set MUJOCO_GL=egl (or osmesa) "
-                    "before anything imports mujoco; importing vjepa2_sim first does that.") from exc
+                    "before anything imports mujoco; importing vjepa2_sim first does that."
+                ) from exc
 
         self._next_seed = int(seed)
         self.episode_seed = int(seed)
@@ -242,15 +255,16 @@ class FrankaSim:
         if config.joint_positions is not None:
             q_arm = finite_vector("joint_positions", config.joint_positions, 7)
             if np.any(q_arm < self.ik.q_min) or np.any(q_arm > self.ik.q_max):
-                raise CommandError(f"joint_positions {np.round(q_arm, 3).tolist()} outside the joint limits "
-                                   f"{np.round(self.ik.q_min, 3).tolist()} .. "
-                                   f"{np.round(self.ik.q_max, 3).tolist()}")
+                raise CommandError(
+                    f"joint_positions {np.round(q_arm, 3).tolist()} outside the joint limits "
+                    f"{np.round(self.ik.q_min, 3).tolist()} .. "
+                    f"{np.round(self.ik.q_max, 3).tolist()}"
+                )
         closure = check_closure(config.gripper)
         unknown = set(config.object_poses) - set(scene.OBJECT_NAMES)
         if unknown:
             raise CommandError(f"unknown object(s) {sorted(unknown)}; known: {list(scene.OBJECT_NAMES)}")
-        given_poses = {name: self._check_object_pose(name, *pose)
-                       for name, pose in config.object_poses.items()}
+        given_poses = {name: self._check_object_pose(name, *pose) for name, pose in config.object_poses.items()}
 
         mujoco.mj_resetData(m, d)
         self._apply_appearance(rng if self.randomize else None)
@@ -258,10 +272,13 @@ class FrankaSim:
             q_arm = self._sample_start_q(rng) if self.randomize else self.home_q
         poses = self._sample_object_poses(rng, fixed=given_poses) if self.randomize else {}
         for obj in scene.OBJECTS:
-            pos, quat = given_poses.get(obj.name) or poses.get(obj.name) or (
-                np.array([*obj.nominal_xy, obj.half_height]), np.array([0.0, 0.0, 0.0, 1.0]))
+            pos, quat = (
+                given_poses.get(obj.name)
+                or poses.get(obj.name)
+                or (np.array([*obj.nominal_xy, obj.half_height]), np.array([0.0, 0.0, 0.0, 1.0]))
+            )
             adr = self._obj_q[obj.name]
-            d.qpos[adr:adr + 7] = np.concatenate([pos, xyzw_to_wxyz(quat)])
+            d.qpos[adr : adr + 7] = np.concatenate([pos, xyzw_to_wxyz(quat)])
         d.qpos[self._arm_q] = q_arm
         d.qpos[self._finger_q] = (1.0 - closure) * scene.FINGER_MAX
         mujoco.mj_forward(m, d)
@@ -309,12 +326,13 @@ class FrankaSim:
         rot = Rotation.from_euler("z", rng.uniform(-0.3, 0.3)) * Rotation.from_quat(HOME_TCP_QUAT)
         return self.ik.solve(pos, xyzw_to_wxyz(rot.as_quat()), self.home_q, iters=200).q
 
-    def _sample_object_poses(self, rng: np.random.Generator,
-                             fixed: Mapping[str, tuple[np.ndarray, np.ndarray]]
-                             ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    def _sample_object_poses(
+        self, rng: np.random.Generator, fixed: Mapping[str, tuple[np.ndarray, np.ndarray]]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Random non-overlapping poses on the table in front of the robot (given poses are kept)."""
-        placed = [(pose[0][:2], next(o for o in scene.OBJECTS if o.name == n).footprint_radius)
-                  for n, pose in fixed.items()]
+        placed = [
+            (pose[0][:2], next(o for o in scene.OBJECTS if o.name == n).footprint_radius) for n, pose in fixed.items()
+        ]
         poses: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for obj in scene.OBJECTS:
             if obj.name in fixed:
@@ -328,21 +346,21 @@ class FrankaSim:
             poses[obj.name] = (np.array([xy[0], xy[1], obj.half_height]), quat)
         return poses
 
-    def _check_object_pose(self, name: str, pos: Sequence[float], quat_xyzw: Sequence[float] | None
-                           ) -> tuple[np.ndarray, np.ndarray]:
+    def _check_object_pose(
+        self, name: str, pos: Sequence[float], quat_xyzw: Sequence[float] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         if name not in self._obj_q:
             raise CommandError(f"unknown object {name!r}; known: {list(scene.OBJECT_NAMES)}")
         p = finite_vector(f"{name} position", pos, 3)
-        q = np.array([0.0, 0.0, 0.0, 1.0]) if quat_xyzw is None else unit_quaternion(f"{name} orientation",
-                                                                                       quat_xyzw)
+        q = np.array([0.0, 0.0, 0.0, 1.0]) if quat_xyzw is None else unit_quaternion(f"{name} orientation", quat_xyzw)
         return p, q
 
     def place_object(self, name: str, pos: Sequence[float], quat_xyzw: Sequence[float] | None = None) -> None:
         """Teleport an object (at rest) to a pose in the base frame; it falls if placed in the air."""
         p, q = self._check_object_pose(name, pos, quat_xyzw)
         adr, vadr = self._obj_q[name], self._obj_v[name]
-        self.data.qpos[adr:adr + 7] = np.concatenate([p, xyzw_to_wxyz(q)])
-        self.data.qvel[vadr:vadr + 6] = 0.0
+        self.data.qpos[adr : adr + 7] = np.concatenate([p, xyzw_to_wxyz(q)])
+        self.data.qvel[vadr : vadr + 6] = 0.0
         mujoco.mj_forward(self.model, self.data)
 
     def object_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -350,7 +368,7 @@ class FrankaSim:
         if name not in self._obj_q:
             raise CommandError(f"unknown object {name!r}; known: {list(scene.OBJECT_NAMES)}")
         adr = self._obj_q[name]
-        return self.data.qpos[adr:adr + 3].copy(), wxyz_to_xyzw(self.data.qpos[adr + 3:adr + 7])
+        return self.data.qpos[adr : adr + 3].copy(), wxyz_to_xyzw(self.data.qpos[adr + 3 : adr + 7])
 
     # ------------------------------------------------------------------ state
     @property
@@ -396,8 +414,13 @@ class FrankaSim:
         return self._command_seq
 
     # ------------------------------------------------------------------ commands
-    def apply_delta(self, dxyz: Sequence[float], drot_xyz: Sequence[float] = (0.0, 0.0, 0.0),
-                    gripper: float | None = None, blocking: bool = True) -> MotionResult:
+    def apply_delta(
+        self,
+        dxyz: Sequence[float],
+        drot_xyz: Sequence[float] = (0.0, 0.0, 0.0),
+        gripper: float | None = None,
+        blocking: bool = True,
+    ) -> MotionResult:
         """Move the TCP by a delta in the base frame.
 
         The new target is ``p + dxyz`` and ``R(drot_xyz) · R`` (the rotation delta is an extrinsic-XYZ Euler
@@ -421,18 +444,27 @@ class FrankaSim:
             raise CommandError(f"gripper delta must be in [-1, 1], got {a[6]}")
         return self._delta(d, r, float(np.clip(self.gripper_closure() + a[6], 0.0, 1.0)), blocking)
 
-    def set_pose_target(self, pos: Sequence[float], quat_xyzw: Sequence[float] | None = None,
-                        blocking: bool = False) -> MotionResult:
+    def set_pose_target(
+        self, pos: Sequence[float], quat_xyzw: Sequence[float] | None = None, blocking: bool = False
+    ) -> MotionResult:
         """Absolute TCP target in the base frame (orientation kept if ``quat_xyzw`` is None)."""
         self._command_seq += 1
         p = finite_vector("target position", pos, 3)
-        rot = self._target_rot if quat_xyzw is None else Rotation.from_quat(
-            unit_quaternion("target orientation", quat_xyzw))
+        rot = (
+            self._target_rot
+            if quat_xyzw is None
+            else Rotation.from_quat(unit_quaternion("target orientation", quat_xyzw))
+        )
         self._set_target(p, rot, None)
         return self._finish(blocking)
 
-    def set_twist(self, linear: Sequence[float], angular: Sequence[float] = (0.0, 0.0, 0.0),
-                  frame: str = "base", duration: float = 0.1) -> None:
+    def set_twist(
+        self,
+        linear: Sequence[float],
+        angular: Sequence[float] = (0.0, 0.0, 0.0),
+        frame: str = "base",
+        duration: float = 0.1,
+    ) -> None:
         """Move at a TCP twist (m/s, rad/s) for ``duration`` s of sim time, like MoveIt Servo.
 
         ``frame`` is "base" (``panda_link0``) or "ee" (``panda_hand_tcp``). The motion stops when the
@@ -520,8 +552,7 @@ class FrankaSim:
             if self.data.time >= self._twist.until:
                 self._twist = None
             else:
-                self._target_pos, clamped = clamp_to_workspace(self._target_pos + self._twist.linear * dt,
-                                                               self.limits)
+                self._target_pos, clamped = clamp_to_workspace(self._target_pos + self._twist.linear * dt, self.limits)
                 self._clamped = self._clamped or clamped
                 self._target_rot = Rotation.from_rotvec(self._twist.angular * dt) * self._target_rot
         step = self._target_pos - self._ref_pos
@@ -532,8 +563,9 @@ class FrankaSim:
             self._ref_pos = self._ref_pos + step * (max_step / dist)
         turn = (self._target_rot * self._ref_rot.inv()).as_rotvec()
         angle, max_turn = float(np.linalg.norm(turn)), self.angular_speed * dt
-        self._ref_rot = self._target_rot if angle <= max_turn else (
-            Rotation.from_rotvec(turn * (max_turn / angle)) * self._ref_rot)
+        self._ref_rot = (
+            self._target_rot if angle <= max_turn else (Rotation.from_rotvec(turn * (max_turn / angle)) * self._ref_rot)
+        )
         sol = self.ik.solve(self._ref_pos, xyzw_to_wxyz(self._ref_rot.as_quat()), self._q_cmd, iters=5)
         max_dq = self.MAX_JOINT_SPEED * dt
         self._q_cmd = self._q_cmd + np.clip(sol.q - self._q_cmd, -max_dq, max_dq)
@@ -555,8 +587,9 @@ class FrankaSim:
         fingers = self.data.qpos[self._finger_q]
         finger_target = (1.0 - self._gripper_cmd) * scene.FINGER_MAX
         at_target = np.all(np.abs(fingers - finger_target) < self.SETTLE_FINGER_TOL)
-        stalled = (np.max(np.abs(self.data.qvel[self._finger_v])) < 0.01
-                   and self.data.time - self._gripper_cmd_time > 0.2)  # blocked, e.g. by a grasped object
+        stalled = (
+            np.max(np.abs(self.data.qvel[self._finger_v])) < 0.01 and self.data.time - self._gripper_cmd_time > 0.2
+        )  # blocked, e.g. by a grasped object
         return bool(at_target or stalled)
 
     def _on_target(self) -> bool:
@@ -588,9 +621,16 @@ class FrankaSim:
             message = "moving"
         if self._clamped:
             message += "; target clamped to the workspace box"
-        return MotionResult(settled=settled, reached=reached, message=message, elapsed=elapsed,
-                            position_error=pos_err, rotation_error=rot_err, clamped=self._clamped,
-                            state=self.state7())
+        return MotionResult(
+            settled=settled,
+            reached=reached,
+            message=message,
+            elapsed=elapsed,
+            position_error=pos_err,
+            rotation_error=rot_err,
+            clamped=self._clamped,
+            state=self.state7(),
+        )
 
     # ------------------------------------------------------------------ rendering
     def _check_camera(self, camera: str) -> int:
@@ -601,8 +641,9 @@ class FrankaSim:
     def _render_call(self, camera: str, segmentation: bool) -> np.ndarray:
         renderer = self._renderer
         if renderer is None or self._render_pool is None:
-            raise RuntimeError("this FrankaSim was created with render=False (or closed); create it with "
-                               "render=True to render images")
+            raise RuntimeError(
+                "this FrankaSim was created with render=False (or closed); create it with render=True to render images"
+            )
 
         def job() -> np.ndarray:
             renderer.update_scene(self.data, camera=camera, scene_option=self._scene_option)
@@ -630,8 +671,13 @@ class FrankaSim:
         ids[geom] = self.model.geom_bodyid[seg[..., 0][geom]]
         return ids
 
-    def render_goal(self, ee_pos: Sequence[float], ee_quat: Sequence[float] | None = None,
-                    gripper: float | None = None, camera: str = scene.EXTERIOR) -> np.ndarray:
+    def render_goal(
+        self,
+        ee_pos: Sequence[float],
+        ee_quat: Sequence[float] | None = None,
+        gripper: float | None = None,
+        camera: str = scene.EXTERIOR,
+    ) -> np.ndarray:
         """Image of the scene with the TCP at a goal pose; the live state is unchanged afterwards.
 
         The arm is placed kinematically (IK, no physics) and objects stay where they are. Raises
@@ -640,14 +686,18 @@ class FrankaSim:
         self._check_camera(camera)
         pos = finite_vector("goal position", ee_pos, 3)
         if not in_workspace(pos, self.limits):
-            raise CommandError(f"goal position {np.round(pos, 3).tolist()} is outside the workspace box "
-                               f"{self.limits.workspace_min} .. {self.limits.workspace_max}")
+            raise CommandError(
+                f"goal position {np.round(pos, 3).tolist()} is outside the workspace box "
+                f"{self.limits.workspace_min} .. {self.limits.workspace_max}"
+            )
         quat = self.ee_pose()[1] if ee_quat is None else unit_quaternion("goal orientation", ee_quat)
         closure = self.gripper_closure() if gripper is None else check_closure(gripper)
         sol = self.ik.solve(pos, xyzw_to_wxyz(quat), self.data.qpos[self._arm_q], iters=300)
         if not sol.converged():
-            raise CommandError(f"goal pose not reachable: IK error {sol.position_error * 1e3:.1f} mm, "
-                               f"{np.degrees(sol.rotation_error):.1f} deg")
+            raise CommandError(
+                f"goal pose not reachable: IK error {sol.position_error * 1e3:.1f} mm, "
+                f"{np.degrees(sol.rotation_error):.1f} deg"
+            )
         m, d = self.model, self.data
         mujoco.mj_copyData(self._backup, m, d)  # everything, derived quantities included
         try:
@@ -663,8 +713,9 @@ class FrankaSim:
         cam = self._check_camera(camera)
         height, width = self.image_size
         focal = 0.5 * height / np.tan(np.radians(self.model.cam_fovy[cam]) / 2.0)
-        return CameraIntrinsics(width=width, height=height, fx=focal, fy=focal,
-                                cx=(width - 1) / 2.0, cy=(height - 1) / 2.0)
+        return CameraIntrinsics(
+            width=width, height=height, fx=focal, fy=focal, cx=(width - 1) / 2.0, cy=(height - 1) / 2.0
+        )
 
     def camera_pose(self, camera: str = scene.EXTERIOR) -> tuple[np.ndarray, np.ndarray]:
         """Pose of the camera's optical frame (z forward, x right, y down) in the base frame."""

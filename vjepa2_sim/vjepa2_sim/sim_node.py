@@ -43,8 +43,7 @@ from vjepa2_sim.sim import FrankaSim, MotionResult
 WARN_THROTTLE_S = 1.0
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # franka_robot_state_broadcaster publishes its convenience topics best effort, depth 1.
-BEST_EFFORT_1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
-                           durability=DurabilityPolicy.VOLATILE)
+BEST_EFFORT_1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
 
 
 def _to_time(seconds: float) -> Time:
@@ -55,8 +54,7 @@ def _to_time(seconds: float) -> Time:
 def pose_msg_arrays(msg: PoseStamped) -> tuple[np.ndarray, np.ndarray]:
     """Position and (x, y, z, w) quaternion of a PoseStamped, validated (CommandError if not finite/unit)."""
     p, q = msg.pose.position, msg.pose.orientation
-    return (finite_vector("position", [p.x, p.y, p.z], 3),
-            unit_quaternion("orientation", [q.x, q.y, q.z, q.w]))
+    return (finite_vector("position", [p.x, p.y, p.z], 3), unit_quaternion("orientation", [q.x, q.y, q.z, q.w]))
 
 
 class SimNode(Node):
@@ -65,77 +63,211 @@ class SimNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("franka_sim", **kwargs)
         p: dict[str, Any] = {}
-        p["arm_id"] = declare(self, "arm_id", "panda", "Prefix of frame and joint names (panda_link0, "
-                              "panda_joint1, ...)", read_only=True)
-        p["seed"] = declare(self, "seed", 0, "Seed of the first episode; each reset uses the next integer",
-                            min_value=0, max_value=2**31 - 1, read_only=True)
-        p["randomize"] = declare(self, "randomize", True, "Randomise object poses, lighting, exterior camera "
-                                 "jitter and the start pose on reset")
-        p["image_width"] = declare(self, "image_width", 256, "Rendered image width [px]", min_value=16,
-                                   max_value=1024, read_only=True)
-        p["image_height"] = declare(self, "image_height", 256, "Rendered image height [px]", min_value=16,
-                                    max_value=1024, read_only=True)
-        p["cameras"] = declare(self, "cameras", ["exterior"], f"Cameras to publish, any of {list(CAMERAS)}; "
-                               "topics <camera>/image_raw and <camera>/camera_info", read_only=True)
-        p["camera_rate"] = declare(self, "camera_rate", 10.0, "Image publishing rate [Hz of sim time]",
-                                   min_value=0.1, max_value=60.0, read_only=True)
-        p["state_rate"] = declare(self, "state_rate", 50.0, "Joint state / pose publishing rate [Hz of sim "
-                                  "time]", min_value=1.0, max_value=500.0, read_only=True)
-        p["physics_period"] = declare(self, "physics_period", 0.01, "Wall-clock period of the stepping timer "
-                                      "[s]", min_value=0.002, max_value=0.1, read_only=True)
-        p["real_time_factor"] = declare(self, "real_time_factor", 1.0, "Target sim seconds per wall second",
-                                        min_value=0.05, max_value=20.0, read_only=True)
-        p["publish_clock"] = declare(self, "publish_clock", False, "Publish /clock (sim time, monotonic "
-                                     "across resets) and stamp messages with it", read_only=True)
-        p["image_qos"] = declare(self, "image_qos", "sensor_data", "QoS of image and camera_info topics",
-                                 choices=QOS_CHOICES, read_only=True)
-        p["render_geometry"] = declare(self, "render_geometry", "visual", "'visual' meshes or the faster "
-                                       "'collision' geometry", choices=("visual", "collision"), read_only=True)
-        p["goal_camera"] = declare(self, "goal_camera", "exterior", "Camera of ~/goal_image",
-                                   choices=CAMERAS, read_only=True)
-        p["max_delta_translation"] = declare(self, "max_delta_translation", 0.15, "Largest accepted delta "
-                                             "translation [m] (norm)", min_value=0.001, max_value=1.0,
-                                             read_only=True)
-        p["max_delta_rotation"] = declare(self, "max_delta_rotation", 0.8, "Largest accepted delta rotation "
-                                          "[rad]", min_value=0.001, max_value=3.2, read_only=True)
-        p["max_linear_speed"] = declare(self, "max_linear_speed", 0.5, "Largest accepted twist speed [m/s]",
-                                        min_value=0.001, max_value=2.0, read_only=True)
-        p["max_angular_speed"] = declare(self, "max_angular_speed", 1.5, "Largest accepted twist rate "
-                                         "[rad/s]", min_value=0.001, max_value=5.0, read_only=True)
-        p["workspace_min"] = declare(self, "workspace_min", [0.3, -0.3, 0.015], "TCP workspace box, lower "
-                                     "corner in the base frame [m]; targets are clamped into it",
-                                     read_only=True)
-        p["workspace_max"] = declare(self, "workspace_max", [0.7, 0.3, 0.55], "TCP workspace box, upper "
-                                     "corner [m]", read_only=True)
-        p["twist_timeout"] = declare(self, "twist_timeout", 0.1, "A twist drives the arm for this long "
-                                     "[s of sim time] unless renewed (MoveIt Servo incoming_command_timeout)",
-                                     min_value=0.01, max_value=5.0, read_only=True)
-        p["cartesian_speed"] = declare(self, "cartesian_speed", 0.25, "TCP speed towards delta/pose targets "
-                                       "[m/s]", min_value=0.01, max_value=1.0, read_only=True)
-        p["angular_speed"] = declare(self, "angular_speed", 1.0, "TCP rotation speed towards targets [rad/s]",
-                                     min_value=0.01, max_value=3.0, read_only=True)
-        p["settle_timeout"] = declare(self, "settle_timeout", 3.0, "A motion still running after this long "
-                                      "[s of sim time] is reported as not settled", min_value=0.1,
-                                      max_value=60.0, read_only=True)
-        p["asset_dir"] = declare(self, "asset_dir", "", "Cache root of the Panda model ('' = $VJEPA2_ASSET_DIR "
-                                 "or ~/.cache/vjepa2/assets)", read_only=True)
+        p["arm_id"] = declare(
+            self, "arm_id", "panda", "Prefix of frame and joint names (panda_link0, panda_joint1, ...)", read_only=True
+        )
+        p["seed"] = declare(
+            self,
+            "seed",
+            0,
+            "Seed of the first episode; each reset uses the next integer",
+            min_value=0,
+            max_value=2**31 - 1,
+            read_only=True,
+        )
+        p["randomize"] = declare(
+            self,
+            "randomize",
+            True,
+            "Randomise object poses, lighting, exterior camera jitter and the start pose on reset",
+        )
+        p["image_width"] = declare(
+            self, "image_width", 256, "Rendered image width [px]", min_value=16, max_value=1024, read_only=True
+        )
+        p["image_height"] = declare(
+            self, "image_height", 256, "Rendered image height [px]", min_value=16, max_value=1024, read_only=True
+        )
+        p["cameras"] = declare(
+            self,
+            "cameras",
+            ["exterior"],
+            f"Cameras to publish, any of {list(CAMERAS)}; topics <camera>/image_raw and <camera>/camera_info",
+            read_only=True,
+        )
+        p["camera_rate"] = declare(
+            self,
+            "camera_rate",
+            10.0,
+            "Image publishing rate [Hz of sim time]",
+            min_value=0.1,
+            max_value=60.0,
+            read_only=True,
+        )
+        p["state_rate"] = declare(
+            self,
+            "state_rate",
+            50.0,
+            "Joint state / pose publishing rate [Hz of sim time]",
+            min_value=1.0,
+            max_value=500.0,
+            read_only=True,
+        )
+        p["physics_period"] = declare(
+            self,
+            "physics_period",
+            0.01,
+            "Wall-clock period of the stepping timer [s]",
+            min_value=0.002,
+            max_value=0.1,
+            read_only=True,
+        )
+        p["real_time_factor"] = declare(
+            self,
+            "real_time_factor",
+            1.0,
+            "Target sim seconds per wall second",
+            min_value=0.05,
+            max_value=20.0,
+            read_only=True,
+        )
+        p["publish_clock"] = declare(
+            self,
+            "publish_clock",
+            False,
+            "Publish /clock (sim time, monotonic across resets) and stamp messages with it",
+            read_only=True,
+        )
+        p["image_qos"] = declare(
+            self, "image_qos", "sensor_data", "QoS of image and camera_info topics", choices=QOS_CHOICES, read_only=True
+        )
+        p["render_geometry"] = declare(
+            self,
+            "render_geometry",
+            "visual",
+            "'visual' meshes or the faster 'collision' geometry",
+            choices=("visual", "collision"),
+            read_only=True,
+        )
+        p["goal_camera"] = declare(
+            self, "goal_camera", "exterior", "Camera of ~/goal_image", choices=CAMERAS, read_only=True
+        )
+        p["max_delta_translation"] = declare(
+            self,
+            "max_delta_translation",
+            0.15,
+            "Largest accepted delta translation [m] (norm)",
+            min_value=0.001,
+            max_value=1.0,
+            read_only=True,
+        )
+        p["max_delta_rotation"] = declare(
+            self,
+            "max_delta_rotation",
+            0.8,
+            "Largest accepted delta rotation [rad]",
+            min_value=0.001,
+            max_value=3.2,
+            read_only=True,
+        )
+        p["max_linear_speed"] = declare(
+            self,
+            "max_linear_speed",
+            0.5,
+            "Largest accepted twist speed [m/s]",
+            min_value=0.001,
+            max_value=2.0,
+            read_only=True,
+        )
+        p["max_angular_speed"] = declare(
+            self,
+            "max_angular_speed",
+            1.5,
+            "Largest accepted twist rate [rad/s]",
+            min_value=0.001,
+            max_value=5.0,
+            read_only=True,
+        )
+        p["workspace_min"] = declare(
+            self,
+            "workspace_min",
+            [0.3, -0.3, 0.015],
+            "TCP workspace box, lower corner in the base frame [m]; targets are clamped into it",
+            read_only=True,
+        )
+        p["workspace_max"] = declare(
+            self, "workspace_max", [0.7, 0.3, 0.55], "TCP workspace box, upper corner [m]", read_only=True
+        )
+        p["twist_timeout"] = declare(
+            self,
+            "twist_timeout",
+            0.1,
+            "A twist drives the arm for this long "
+            "[s of sim time] unless renewed (MoveIt Servo incoming_command_timeout)",
+            min_value=0.01,
+            max_value=5.0,
+            read_only=True,
+        )
+        p["cartesian_speed"] = declare(
+            self,
+            "cartesian_speed",
+            0.25,
+            "TCP speed towards delta/pose targets [m/s]",
+            min_value=0.01,
+            max_value=1.0,
+            read_only=True,
+        )
+        p["angular_speed"] = declare(
+            self,
+            "angular_speed",
+            1.0,
+            "TCP rotation speed towards targets [rad/s]",
+            min_value=0.01,
+            max_value=3.0,
+            read_only=True,
+        )
+        p["settle_timeout"] = declare(
+            self,
+            "settle_timeout",
+            3.0,
+            "A motion still running after this long [s of sim time] is reported as not settled",
+            min_value=0.1,
+            max_value=60.0,
+            read_only=True,
+        )
+        p["asset_dir"] = declare(
+            self,
+            "asset_dir",
+            "",
+            "Cache root of the Panda model ('' = $VJEPA2_ASSET_DIR or ~/.cache/vjepa2/assets)",
+            read_only=True,
+        )
         unknown = [c for c in p["cameras"] if c not in CAMERAS]
         if unknown or not p["cameras"]:
             raise ValueError(f"parameter 'cameras' is {p['cameras']}; give one or more of {list(CAMERAS)}")
         self._params = p
-        limits = CommandLimits(max_delta_translation=p["max_delta_translation"],
-                               max_delta_rotation=p["max_delta_rotation"],
-                               max_linear_speed=p["max_linear_speed"], max_angular_speed=p["max_angular_speed"],
-                               workspace_min=tuple(p["workspace_min"]), workspace_max=tuple(p["workspace_max"]))
-        self.sim = FrankaSim(seed=p["seed"], image_size=(p["image_height"], p["image_width"]),
-                             asset_dir=p["asset_dir"] or None, limits=limits, randomize=p["randomize"],
-                             render_geometry=p["render_geometry"], cartesian_speed=p["cartesian_speed"],
-                             angular_speed=p["angular_speed"], settle_timeout=p["settle_timeout"])
+        limits = CommandLimits(
+            max_delta_translation=p["max_delta_translation"],
+            max_delta_rotation=p["max_delta_rotation"],
+            max_linear_speed=p["max_linear_speed"],
+            max_angular_speed=p["max_angular_speed"],
+            workspace_min=tuple(p["workspace_min"]),
+            workspace_max=tuple(p["workspace_max"]),
+        )
+        self.sim = FrankaSim(
+            seed=p["seed"],
+            image_size=(p["image_height"], p["image_width"]),
+            asset_dir=p["asset_dir"] or None,
+            limits=limits,
+            randomize=p["randomize"],
+            render_geometry=p["render_geometry"],
+            cartesian_speed=p["cartesian_speed"],
+            angular_speed=p["angular_speed"],
+            settle_timeout=p["settle_timeout"],
+        )
         self._lock = threading.Lock()
         arm = p["arm_id"]
         self.base_frame, self.ee_frame = f"{arm}_link0", f"{arm}_hand_tcp"
-        self._joint_names = [f"{arm}_joint{i}" for i in range(1, 8)] + [f"{arm}_finger_joint1",
-                                                                        f"{arm}_finger_joint2"]
+        self._joint_names = [f"{arm}_joint{i}" for i in range(1, 8)] + [f"{arm}_finger_joint1", f"{arm}_finger_joint2"]
         self._clock_offset = 0.0  # sim seconds of earlier episodes, so that /clock never goes back
         self._accepted = self._rejected = 0
         self._seq = 0  # motion commands received (accepted or rejected); reported in ~/motion_status
@@ -155,28 +287,30 @@ class SimNode(Node):
         commands = MutuallyExclusiveCallbackGroup()
         image_qos = qos_from_name(p["image_qos"], depth=2)
         self._joint_pub = self.create_publisher(JointState, "joint_states", 10)
-        self._pose_pub = self.create_publisher(PoseStamped, "franka_robot_state_broadcaster/current_pose",
-                                               BEST_EFFORT_1)
+        self._pose_pub = self.create_publisher(
+            PoseStamped, "franka_robot_state_broadcaster/current_pose", BEST_EFFORT_1
+        )
         self._gripper_pub = self.create_publisher(JointState, "franka_gripper/joint_states", 10)
-        self._object_pubs = {n: self.create_publisher(PoseStamped, f"~/objects/{n}/pose", 10)
-                             for n in OBJECT_NAMES}
+        self._object_pubs = {n: self.create_publisher(PoseStamped, f"~/objects/{n}/pose", 10) for n in OBJECT_NAMES}
         self._image_pubs = {c: self.create_publisher(Image, f"{c}/image_raw", image_qos) for c in p["cameras"]}
-        self._info_pubs = {c: self.create_publisher(CameraInfo, f"{c}/camera_info", image_qos)
-                           for c in p["cameras"]}
+        self._info_pubs = {c: self.create_publisher(CameraInfo, f"{c}/camera_info", image_qos) for c in p["cameras"]}
         self._status_pub = self.create_publisher(DiagnosticStatus, "~/motion_status", LATCHED)
         self._clock_pub = self.create_publisher(Clock, "/clock", 10) if p["publish_clock"] else None
 
-        self.create_subscription(TwistStamped, "servo_node/delta_twist_cmds", self._on_twist, 10,
-                                 callback_group=commands)
-        self.create_subscription(PoseStamped, "servo_node/pose_target_cmds", self._on_pose_target, 10,
-                                 callback_group=commands)
+        self.create_subscription(
+            TwistStamped, "servo_node/delta_twist_cmds", self._on_twist, 10, callback_group=commands
+        )
+        self.create_subscription(
+            PoseStamped, "servo_node/pose_target_cmds", self._on_pose_target, 10, callback_group=commands
+        )
         self.create_subscription(Float64MultiArray, "~/delta_cmd", self._on_delta, 10, callback_group=commands)
         self.create_subscription(Float64, "~/gripper/closure_cmd", self._on_closure, 10, callback_group=commands)
         self.create_subscription(Float64, "~/gripper/width_cmd", self._on_width, 10, callback_group=commands)
         self.create_service(RenderGoal, "~/render_goal", self._on_render_goal, callback_group=commands)
         self.create_service(PlaceObject, "~/place_object", self._on_place_object, callback_group=commands)
-        self.create_service(ExecuteAction, "~/execute_action", self._on_execute_action,
-                            callback_group=ReentrantCallbackGroup())
+        self.create_service(
+            ExecuteAction, "~/execute_action", self._on_execute_action, callback_group=ReentrantCallbackGroup()
+        )
         self.create_service(SetBool, "~/reset", self._on_reset, callback_group=commands)
         self.create_service(Trigger, "~/stop", self._on_stop, callback_group=commands)
 
@@ -186,7 +320,8 @@ class SimNode(Node):
         self._publish_status(self.sim.motion_result(), "ready")
         self.get_logger().info(
             f"simulated Franka ready: episode seed {self.sim.episode_seed}, cameras {p['cameras']} at "
-            f"{p['image_width']}x{p['image_height']}, {p['camera_rate']} Hz")
+            f"{p['image_width']}x{p['image_height']}, {p['camera_rate']} Hz"
+        )
 
     # ------------------------------------------------------------------ helpers
     def _stamp(self) -> Time:
@@ -227,14 +362,25 @@ class SimNode(Node):
         if level is None:
             level = OK if (result.reached or not result.settled) else WARN
         values = {
-            "seq": self._seq, "settled": result.settled, "reached": result.reached,
-            "motion": result.message, "position_error_m": f"{result.position_error:.5f}",
-            "rotation_error_rad": f"{result.rotation_error:.5f}", "elapsed_s": f"{result.elapsed:.3f}",
-            "state": ",".join(f"{v:.6f}" for v in result.state), "episode_seed": self.sim.episode_seed,
+            "seq": self._seq,
+            "settled": result.settled,
+            "reached": result.reached,
+            "motion": result.message,
+            "position_error_m": f"{result.position_error:.5f}",
+            "rotation_error_rad": f"{result.rotation_error:.5f}",
+            "elapsed_s": f"{result.elapsed:.3f}",
+            "state": ",".join(f"{v:.6f}" for v in result.state),
+            "episode_seed": self.sim.episode_seed,
         }
-        self._status_pub.publish(DiagnosticStatus(
-            level=level, name=f"{self.get_name()}: motion", message=event,
-            hardware_id="mujoco_franka_panda", values=[KeyValue(key=k, value=str(v)) for k, v in values.items()]))
+        self._status_pub.publish(
+            DiagnosticStatus(
+                level=level,
+                name=f"{self.get_name()}: motion",
+                message=event,
+                hardware_id="mujoco_franka_panda",
+                values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+            )
+        )
         self._last_status = (result.settled, self._seq)
 
     # ------------------------------------------------------------------ command callbacks
@@ -243,8 +389,9 @@ class SimNode(Node):
             self._check_frame("twist", msg.header.frame_id, (self.base_frame, self.ee_frame))
             lin, ang = msg.twist.linear, msg.twist.angular
             frame = "base" if msg.header.frame_id == self.base_frame else "ee"
-            self.sim.set_twist([lin.x, lin.y, lin.z], [ang.x, ang.y, ang.z], frame=frame,
-                               duration=self._params["twist_timeout"])
+            self.sim.set_twist(
+                [lin.x, lin.y, lin.z], [ang.x, ang.y, ang.z], frame=frame, duration=self._params["twist_timeout"]
+            )
 
         self._command("twist", run)
 
@@ -267,8 +414,9 @@ class SimNode(Node):
         self._command("gripper closure", lambda: self.sim.set_gripper(msg.data, blocking=False))
 
     def _on_width(self, msg: Float64) -> None:
-        self._command("gripper width",
-                      lambda: self.sim.set_gripper(width_to_closure(check_width(msg.data)), blocking=False))
+        self._command(
+            "gripper width", lambda: self.sim.set_gripper(width_to_closure(check_width(msg.data)), blocking=False)
+        )
 
     def _on_render_goal(self, request: RenderGoal.Request, response: RenderGoal.Response) -> RenderGoal.Response:
         camera = request.camera or self._params["goal_camera"]
@@ -304,14 +452,16 @@ class SimNode(Node):
         response.success, response.message = True, f"placed {request.name}"
         return response
 
-    def _on_execute_action(self, request: ExecuteAction.Request,
-                           response: ExecuteAction.Response) -> ExecuteAction.Response:
+    def _on_execute_action(
+        self, request: ExecuteAction.Request, response: ExecuteAction.Response
+    ) -> ExecuteAction.Response:
         """Start the action, then wait (on the physics timer's notifications) until the motion is over."""
         with self._lock:
             self._seq += 1
             try:
-                self.sim.apply_action(finite_vector("action (dx dy dz drx dry drz dgripper)", request.action, 7),
-                                      blocking=False)
+                self.sim.apply_action(
+                    finite_vector("action (dx dy dz drx dry drz dgripper)", request.action, 7), blocking=False
+                )
             except CommandError as exc:
                 self._reject("action", str(exc))
                 response.message = f"rejected action: {exc}; no motion"
@@ -320,12 +470,16 @@ class SimNode(Node):
             self._accepted += 1
             seq = self.sim.command_seq
             self._publish_status(self.sim.motion_result(), "accepted action")
-        timeout = request.timeout_s if request.timeout_s > 0 else (
-            self._params["settle_timeout"] / self._params["real_time_factor"] + 2.0)
+        timeout = (
+            request.timeout_s
+            if request.timeout_s > 0
+            else (self._params["settle_timeout"] / self._params["real_time_factor"] + 2.0)
+        )
         with self._motion_cv:
             # Snapshots older than this command (seq lower) do not count; a newer command preempts it.
             over = self._motion_cv.wait_for(
-                lambda: self._motion[0] > seq or (self._motion[0] == seq and self._motion[1].settled), timeout)
+                lambda: self._motion[0] > seq or (self._motion[0] == seq and self._motion[1].settled), timeout
+            )
             latest_seq, result = self._motion
         response.settled = bool(result.settled)
         response.success = bool(over and latest_seq == seq and result.reached)
@@ -399,13 +553,20 @@ class SimNode(Node):
 
     def _publish_state(self) -> None:
         stamp = self._stamp()
-        joints = JointState(name=self._joint_names, position=self.sim.joint_positions().tolist(),
-                            velocity=self.sim.joint_velocities().tolist(),
-                            effort=self.sim.joint_efforts().tolist())
+        joints = JointState(
+            name=self._joint_names,
+            position=self.sim.joint_positions().tolist(),
+            velocity=self.sim.joint_velocities().tolist(),
+            effort=self.sim.joint_efforts().tolist(),
+        )
         joints.header.stamp = stamp
         self._joint_pub.publish(joints)
-        gripper = JointState(name=self._joint_names[7:], position=joints.position[7:],
-                             velocity=joints.velocity[7:], effort=joints.effort[7:])
+        gripper = JointState(
+            name=self._joint_names[7:],
+            position=joints.position[7:],
+            velocity=joints.velocity[7:],
+            effort=joints.effort[7:],
+        )
         gripper.header.stamp = stamp
         self._gripper_pub.publish(gripper)
         self._pose_pub.publish(self._pose_msg(*self.sim.ee_pose(), stamp))
@@ -433,9 +594,15 @@ class SimNode(Node):
 
     def _camera_info_msg(self, camera: str, stamp: Time, frame: str) -> CameraInfo:
         info = self.sim.camera_info(camera)
-        msg = CameraInfo(height=info.height, width=info.width, distortion_model="plumb_bob",
-                         d=[0.0] * 5, k=info.k.flatten().tolist(), r=np.eye(3).flatten().tolist(),
-                         p=info.p.flatten().tolist())
+        msg = CameraInfo(
+            height=info.height,
+            width=info.width,
+            distortion_model="plumb_bob",
+            d=[0.0] * 5,
+            k=info.k.flatten().tolist(),
+            r=np.eye(3).flatten().tolist(),
+            p=info.p.flatten().tolist(),
+        )
         msg.header.stamp, msg.header.frame_id = stamp, frame
         return msg
 
@@ -445,13 +612,15 @@ class SimNode(Node):
             (w0, s0), (w1, s1) = self._rtf_window[0], self._rtf_window[-1]
             rtf = (s1 - s0) / (w1 - w0) if w1 > w0 else 0.0
         target = self._params["real_time_factor"]
-        level, message = (OK, "running") if rtf >= 0.8 * target else (WARN, "slower than the target real-time "
-                                                                           "factor")
+        level, message = (OK, "running") if rtf >= 0.8 * target else (WARN, "slower than the target real-time factor")
         values: dict[str, object] = {
-            "real_time_factor": f"{rtf:.2f}", "target_real_time_factor": target,
-            "sim_time_s": f"{self.sim.time:.2f}", "episode_seed": self.sim.episode_seed,
+            "real_time_factor": f"{rtf:.2f}",
+            "target_real_time_factor": target,
+            "sim_time_s": f"{self.sim.time:.2f}",
+            "episode_seed": self.sim.episode_seed,
             "render_ms_p50": f"{self._render_latency.percentile(50) * 1e3:.1f}",
-            "commands_accepted": self._accepted, "commands_rejected": self._rejected,
+            "commands_accepted": self._accepted,
+            "commands_rejected": self._rejected,
         }
         values.update({f"{c}_fps": f"{m.rate():.1f}" for c, m in self._camera_meters.items()})
         return level, message, values

@@ -147,8 +147,9 @@ def test_killed_run_resumes_exactly(tiny_dataset: Path, tmp_path: Path, launcher
             assert torch.equal(value, b["models"][part][key]), f"{part}.{key} differs after resume"
 
 
-def test_torchrun_two_processes_match_one(tiny_dataset: Path, tmp_path: Path, launcher,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_torchrun_two_processes_match_one(
+    tiny_dataset: Path, tmp_path: Path, launcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """2 gloo processes with half the batch each end at the same weights as 1 process with the whole batch."""
     settings = {"total_steps": 6, "checkpoint_every": 6, "batch_size": 4, "precision": "fp32", "eval_every": 3}
     single = _tiny_pretrain_config(tmp_path, tiny_dataset, "single", **settings)

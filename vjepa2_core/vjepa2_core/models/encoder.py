@@ -37,7 +37,6 @@ class EncoderConfig(TransformerConfig):
     name: str | None = None
 
 
-
 _ENCODER_PRESETS: dict[str, dict] = {
     "vit_large": dict(embed_dim=1024, depth=24, num_heads=16, mlp_hidden=4096, img_size=256),
     "vit_huge": dict(embed_dim=1280, depth=32, num_heads=16, mlp_hidden=5120, img_size=256),
