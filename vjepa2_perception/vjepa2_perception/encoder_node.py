@@ -13,14 +13,12 @@ cleanup frees everything.
 
 from __future__ import annotations
 
-import array
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from builtin_interfaces.msg import Time
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.msg import SetParametersResult
@@ -35,6 +33,7 @@ from std_msgs.msg import Header
 
 from vjepa2_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher, LatencyStats, RateMeter
 from vjepa2_common.image import ImageConversionError, compressed_to_rgb, image_to_rgb
+from vjepa2_common.messages import embedding_msg, float32_array, stamp_to_ns
 from vjepa2_common.node import run_node
 from vjepa2_common.params import declare
 from vjepa2_common.qos import QOS_CHOICES, qos_from_name
@@ -89,17 +88,6 @@ _TRANSITION_NAMES = {
 }
 _WARN_THROTTLE_S = 5.0
 _NO_INPUT_WARN_S = 5.0
-
-
-def stamp_ns(stamp: Time) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
-
-
-def float32_array(values: np.ndarray) -> array.array:
-    """A float32 ``array.array`` (what rclpy stores without a per-element Python check) from a numpy array."""
-    out = array.array("f")
-    out.frombytes(np.ascontiguousarray(values, dtype=np.float32).tobytes())
-    return out
 
 
 class EncoderNode(LifecycleNode):
@@ -510,7 +498,7 @@ class EncoderNode(LifecycleNode):
         buffer = self._buffer
         if buffer is None:
             return
-        stamp = stamp_ns(header.stamp) or self.get_clock().now().nanoseconds
+        stamp = stamp_to_ns(header.stamp) or self.get_clock().now().nanoseconds
         if not buffer.offer(stamp):
             return
         try:
@@ -714,22 +702,15 @@ def make_embedding(
 
     if normalize:
         tokens = normalize_tokens(tokens)
-    grid = model.grid(len(headers))
-    msg = Embedding(
-        header=headers[-1],
+    return embedding_msg(
+        tokens,
+        headers,
         model_id=model.model_id,
-        num_frames=len(headers),
-        frame_stamps=[h.stamp for h in headers],
-        grid=list(grid),
-        num_tokens=int(tokens.shape[0]),
-        dim=int(tokens.shape[1]),
-        normalized=bool(normalize),
+        grid=model.grid(len(headers)),
+        normalized=normalize,
+        tokens_out=tokens_out,
+        pooled_out=pooled_out,
     )
-    if tokens_out:
-        msg.tokens = float32_array(tokens)
-    if pooled_out:
-        msg.pooled = float32_array(tokens.mean(axis=0))
-    return msg
 
 
 def main(args: list[str] | None = None) -> int:
