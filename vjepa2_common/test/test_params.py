@@ -111,7 +111,7 @@ def test_one_sided_ranges_survive_describe_and_get_over_dds(node: Node, ros: Ros
 def test_bad_values_and_schemas_are_refused_naming_the_parameter(ros: RosHarness) -> None:
     bad = Node("params_bad", context=ros.context, parameter_overrides=[Parameter("model.dtype", value="int8")])
     try:
-        with pytest.raises(ValueError, match="model.dtype must be one of"):
+        with pytest.raises(ValueError, match=r"model\.dtype must be one of"):
             declare_parameters(bad, DemoParams)
     finally:
         bad.destroy_node()

@@ -24,6 +24,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from vjepa2_common.image import compressed_to_rgb, image_to_rgb, rgb_to_image
+from vjepa2_common.lifecycle_client import LifecycleClient, TransitionFailed
 from vjepa2_common.qos import qos_from_name
 from vjepa2_common.testing import RosHarness, executable_path, wait_until
 from vjepa2_common.tools.image_publisher import test_pattern as pattern
@@ -32,7 +33,6 @@ from vjepa2_core.inference import FrameEncoder, layer_norm_tokens
 from vjepa2_core.models import AttentiveClassifier, ClassifierConfig, EncoderConfig, VisionEncoder
 from vjepa2_msgs.msg import Classification, Embedding
 from vjepa2_msgs.srv import EncodeImage
-from vjepa2_perception.lifecycle_client import LifecycleClient, TransitionFailed
 
 NODE = "/vjepa2_encoder"
 STATUS = "vjepa2_encoder: encoder"
@@ -404,7 +404,7 @@ def test_lifecycle_bad_checkpoint_then_good_then_deactivate_frees_the_model(
     assert lifecycle.change("deactivate") == "inactive"
     assert lifecycle.change("cleanup") == "unconfigured"
 
-    cli = launcher.start([executable_path("vjepa2_perception", "vjepa2-lifecycle"), NODE, "up", "get"], label="cli")
+    cli = launcher.start([executable_path("vjepa2_common", "vjepa2-lifecycle"), NODE, "up", "get"], label="cli")
     assert cli.proc.wait(FIRST_OUTPUT_TIMEOUT_S) == 0, cli.output()
     assert cli.output().splitlines()[-2:] == [f"{NODE}: active", f"{NODE}: active"]
     assert node.alive()
