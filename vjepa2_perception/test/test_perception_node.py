@@ -212,6 +212,24 @@ def test_encode_service_equals_vjepa2_core_while_streaming(ros: RosHarness, laun
     assert not response.success and "multiple of 2 frames" in response.message
 
 
+def test_encode_service_survives_a_model_error(ros: RosHarness, launcher, checkpoints) -> None:
+    """A 1x10^7 mono8 image in video preprocessing makes torch refuse a ~160 GB allocation (RuntimeError):
+    ~/encode_image answers success=false with the reason and the node keeps serving."""
+    proc = launcher.node("vjepa2_perception", "encoder_node", params=node_params(checkpoints, preprocessing="video"))
+    lifecycle = LifecycleClient(ros.node, NODE, timeout=FIRST_OUTPUT_TIMEOUT_S)
+    wait_until(lambda: lifecycle.state() == "active", FIRST_OUTPUT_TIMEOUT_S, "the encoder to autostart")
+    huge = Image(height=1, width=10_000_000, encoding="mono8", step=10_000_000)
+    huge.data = bytes(10_000_000)
+    response = ros.call(
+        EncodeImage, f"{NODE}/encode_image", EncodeImage.Request(images=[huge], tokens=True), timeout=120.0
+    )
+    assert not response.success and "encoding failed" in response.message, response.message
+    assert proc.alive()
+    good = EncodeImage.Request(images=[rgb_to_image(pattern(1, 64, 64))], tokens=True)
+    assert ros.call(EncodeImage, f"{NODE}/encode_image", good).success
+    assert proc.alive()
+
+
 def test_clip_mode_samples_the_camera_and_classifies(ros: RosHarness, launcher, checkpoints, reference) -> None:
     """Clip mode: 4 frames sampled at 10 fps from a 30 Hz camera, encoded as one clip, then classified."""
     images = ros.collect(Image, "/image", qos_from_name("sensor_data"))

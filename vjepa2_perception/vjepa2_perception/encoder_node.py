@@ -624,14 +624,26 @@ class EncoderNode(LifecycleNode):
             except ValueError as exc:
                 response.message = str(exc)
                 return response
-        response.embedding = make_embedding(
-            model,
-            tokens,
-            [image.header for image in request.images],
-            tokens_out=request.tokens,
-            pooled_out=request.pooled,
-            normalize=request.normalized,
-        )
+            except Exception as exc:  # e.g. a RuntimeError for a huge allocation: answer, never end the node
+                reason = " ".join(str(exc).split())[:300]
+                with self._stats_lock:
+                    self._counts["errors"] += 1
+                    self._last_error = f"{type(exc).__name__}: {reason}"
+                self.get_logger().error(f"~/encode_image failed: {type(exc).__name__}: {reason}")
+                response.message = f"encoding failed ({type(exc).__name__}): {reason}"
+                return response
+        try:
+            response.embedding = make_embedding(
+                model,
+                tokens,
+                [image.header for image in request.images],
+                tokens_out=request.tokens,
+                pooled_out=request.pooled,
+                normalize=request.normalized,
+            )
+        except Exception as exc:
+            response.message = f"could not build the embedding ({type(exc).__name__}): {exc}"
+            return response
         response.success = True
         response.message = f"encoded {len(rgbs)} image(s) with {model.model_id}"
         return response
