@@ -94,10 +94,11 @@ def short_side_size(height: int, width: int, short: int) -> tuple[int, int]:
     return int(short * height / width), short
 
 
-class _Normalize:
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        # same float32 constants as HF's fused rescale+normalise and the official transforms: mean*255,
-        # std*255
+class Normalize:
+    """ImageNet-style normalisation of frames in 0..255 (the one used by every pipeline, training included)."""
+
+    def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
+        # same float32 constants as HF's fused rescale+normalise and the official transforms: mean*255, std*255
         self.mean = torch.tensor(mean, dtype=torch.float32) * 255.0
         self.std = torch.tensor(std, dtype=torch.float32) * 255.0
 
@@ -123,7 +124,7 @@ class VideoTransform:
         self.resize_size = int(resize_size) if resize_size is not None else int(crop_size * 256 / 224)
         if self.resize_size < self.crop_size:
             raise ValueError(f"resize_size {self.resize_size} must be >= crop_size {self.crop_size}")
-        self._normalize = _Normalize(mean, std)
+        self._normalize = Normalize(mean, std)
 
     def resize_and_crop(self, frames: Frames) -> Tensor:
         """The uint8 ``[T, 3, crop, crop]`` frames before normalisation."""
@@ -178,7 +179,7 @@ class ACFrameTransform:
         self.aspect = float(aspect)
         self.min_aspect = float(min_aspect)
         self.antialias = antialias
-        self._normalize = _Normalize(mean, std)
+        self._normalize = Normalize(mean, std)
 
     def __call__(self, frames: Frames) -> Tensor:
         """uint8 RGB frames -> float32 ``[3, T, size, size]``."""
@@ -199,6 +200,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ACFrameTransform",
+    "Normalize",
     "VideoTransform",
     "aspect_crop_box",
     "frames_to_tensor",
