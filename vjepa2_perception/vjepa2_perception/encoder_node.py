@@ -38,6 +38,7 @@ from vjepa2_common.image import ImageConversionError, compressed_to_rgb, image_t
 from vjepa2_common.node import run_node
 from vjepa2_common.params import declare
 from vjepa2_common.qos import QOS_CHOICES, qos_from_name
+from vjepa2_core.devices import CANONICAL_DTYPES
 from vjepa2_msgs.msg import Classification, Embedding
 from vjepa2_msgs.srv import EncodeImage
 
@@ -72,7 +73,7 @@ CONFIGURE_PARAMETERS = (
     "warmup",
     "release_on_deactivate",
 )
-DTYPE_CHOICES = ("float32", "bfloat16", "float16")
+DTYPE_CHOICES = CANONICAL_DTYPES
 PREPROCESSING_CHOICES = ("auto", "ac", "video")
 #: string parameters with a closed set of values
 CHOICES = {
