@@ -1,15 +1,12 @@
 """Pure-torch video preprocessing (no torchvision): the two pipelines the released weights expect.
 
-* :class:`VideoTransform` - HF ``VJEPA2VideoProcessor`` semantics (= the official eval transform): resize the
-  short side to ``int(crop * 256 / 224)`` with antialiased bilinear interpolation **on uint8** (rounded back
-  to
-  uint8, as torchvision does for uint8 tensors), centre crop ``crop x crop`` (offsets ``int((size - crop) /
-  2)``),
-  then ``(x - 255 * mean) / (255 * std)`` in float32 with ImageNet mean/std.
+* :class:`VideoTransform` - HF ``VJEPA2VideoProcessor`` semantics (= the official eval transform): resize the short
+  side to ``int(crop * 256 / 224)`` with antialiased bilinear interpolation **on uint8** (rounded back to uint8, as
+  torchvision does for uint8 tensors), centre crop ``crop x crop`` (offsets ``int((size - crop) / 2)``), then
+  ``(x - 255 * mean) / (255 * std)`` in float32 with ImageNet mean/std.
 * :class:`ACFrameTransform` - the V-JEPA 2-AC / DROID training pipeline: centre crop to the aspect range
-  ``[min_aspect, aspect]`` (wide frames: full height, width ``round(1.35 * H)``), bilinear resize (no
-  antialias,
-  in float, as trained) to ``size x size`` - squashing the aspect - then the same normalisation.
+  ``[min_aspect, aspect]`` (wide frames: full height, width ``round(1.35 * H)``), bilinear resize (no antialias, in
+  float, as trained) to ``size x size`` - squashing the aspect - then the same normalisation.
 
 Both take uint8 RGB frames: one ``H x W x 3`` numpy array, a list of them, a ``T x H x W x 3`` array, or torch
 uint8 tensors (``[H, W, 3]``, ``[T, H, W, 3]``, ``[3, H, W]`` or ``[T, 3, H, W]``), and return float32
@@ -147,8 +144,7 @@ class VideoTransform:
 def aspect_crop_box(height: int, width: int, min_aspect: float, max_aspect: float) -> tuple[int, int, int, int]:
     """(top, left, h, w) of the centre crop that brings width/height into ``[min_aspect, max_aspect]``.
 
-    This is the deterministic fallback of the DROID trainer's random-resized-crop (which always falls back, as
-    its
+    This is the deterministic fallback of the DROID trainer's random-resized-crop (which always falls back, as its
     scale exceeds 1): wider frames keep full height, taller ones full width.
     """
     ratio = width / height
