@@ -84,41 +84,35 @@ def unit_quaternion(name: str, quat_xyzw: Sequence[float] | np.ndarray) -> np.nd
     return q / norm
 
 
+_DELTA_CHECKS = (("translation delta", "max_delta_translation", "m"), ("rotation delta", "max_delta_rotation", "rad"))
+_TWIST_CHECKS = (("linear velocity", "max_linear_speed", "m/s"), ("angular velocity", "max_angular_speed", "rad/s"))
+
+
+def _check_vectors(
+    limits: CommandLimits, checks: tuple[tuple[str, str, str], ...], *values: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each value as a finite 3-vector whose norm is within the limit its ``(name, limit field, unit)`` names."""
+    vectors = tuple(finite_vector(name, value, 3) for (name, _, _), value in zip(checks, values))
+    for vector, (name, field, unit) in zip(vectors, checks):
+        norm, limit = float(np.linalg.norm(vector)), getattr(limits, field)
+        if norm > limit:
+            shown = np.round(vector, 4).tolist()
+            raise CommandError(f"{name} {shown} {unit} has norm {norm:.3f} {unit}, above {field} = {limit} {unit}")
+    return vectors
+
+
 def check_delta(
     dxyz: Sequence[float], drot_xyz: Sequence[float], limits: CommandLimits
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate an end-effector delta (translation [m], extrinsic-xyz Euler rotation [rad])."""
-    d = finite_vector("translation delta", dxyz, 3)
-    r = finite_vector("rotation delta", drot_xyz, 3)
-    if np.linalg.norm(d) > limits.max_delta_translation:
-        raise CommandError(
-            f"translation delta {np.round(d, 4).tolist()} m has norm {np.linalg.norm(d):.3f} "
-            f"m, above max_delta_translation = {limits.max_delta_translation} m"
-        )
-    if np.linalg.norm(r) > limits.max_delta_rotation:
-        raise CommandError(
-            f"rotation delta {np.round(r, 4).tolist()} rad is {np.linalg.norm(r):.3f} rad, "
-            f"above max_delta_rotation = {limits.max_delta_rotation} rad"
-        )
-    return d, r
+    return _check_vectors(limits, _DELTA_CHECKS, dxyz, drot_xyz)
 
 
 def check_twist(
     linear: Sequence[float], angular: Sequence[float], limits: CommandLimits
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate a twist (m/s, rad/s)."""
-    v = finite_vector("linear velocity", linear, 3)
-    w = finite_vector("angular velocity", angular, 3)
-    if np.linalg.norm(v) > limits.max_linear_speed:
-        raise CommandError(
-            f"linear velocity {np.linalg.norm(v):.3f} m/s is above max_linear_speed = {limits.max_linear_speed} m/s"
-        )
-    if np.linalg.norm(w) > limits.max_angular_speed:
-        raise CommandError(
-            f"angular velocity {np.linalg.norm(w):.3f} rad/s is above max_angular_speed = "
-            f"{limits.max_angular_speed} rad/s"
-        )
-    return v, w
+    return _check_vectors(limits, _TWIST_CHECKS, linear, angular)
 
 
 def check_closure(closure: float) -> float:
