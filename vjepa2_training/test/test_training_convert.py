@@ -13,10 +13,10 @@ from scipy.spatial.transform import Rotation
 
 from vjepa2_core.conventions import apply_action, make_states, states_to_actions
 from vjepa2_training import extractors
-from vjepa2_training.bagio import BagWriter
-from vjepa2_training.convert import main as convert_main
-from vjepa2_training.episodes import EpisodeStore, encode_frame, load_manifest
-from vjepa2_training.synthetic import pose_message
+from vjepa2_training.data.bagio import BagWriter
+from vjepa2_training.data.bags_to_episodes import main as convert_main
+from vjepa2_training.data.episodes import EpisodeStore, encode_frame, load_manifest
+from vjepa2_training.data.synthetic import pose_message
 
 NS = 1_000_000_000
 START = 1_700_000_000 * NS

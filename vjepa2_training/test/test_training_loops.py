@@ -14,10 +14,10 @@ import yaml
 
 from vjepa2_common.testing import wait_until
 from vjepa2_training.config_io import ConfigError, load_yaml
-from vjepa2_training.configs import ACConfig, PretrainConfig
-from vjepa2_training.masks import DEFAULT_MASKS, MaskSpec, sample_masks
-from vjepa2_training.pretrain import main as pretrain_main
-from vjepa2_training.schedules import WarmupStableDecay
+from vjepa2_training.train.configs import ACConfig, PretrainConfig
+from vjepa2_training.train.masks import DEFAULT_MASKS, MaskSpec, sample_masks
+from vjepa2_training.train.pretrain import main as pretrain_main
+from vjepa2_training.train.schedules import WarmupStableDecay
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
@@ -111,8 +111,8 @@ def test_killed_run_resumes_exactly(tiny_dataset: Path, tmp_path: Path, launcher
     straight = _tiny_pretrain_config(tmp_path, tiny_dataset, "straight", **settings)
     killed = _tiny_pretrain_config(tmp_path, tiny_dataset, "killed", **settings)
 
-    reference = launcher.module("vjepa2_training.pretrain", "--config", str(straight))
-    victim = launcher.module("vjepa2_training.pretrain", "--config", str(killed))
+    reference = launcher.module("vjepa2_training.train.pretrain", "--config", str(straight))
+    victim = launcher.module("vjepa2_training.train.pretrain", "--config", str(killed))
     latest = tmp_path / "killed" / "checkpoints" / "latest.pt"
     wait_until(lambda: latest.exists() or not victim.alive(), 120, "the first checkpoint of the run to kill")
     os.killpg(victim.pid, signal.SIGKILL)
@@ -122,7 +122,7 @@ def test_killed_run_resumes_exactly(tiny_dataset: Path, tmp_path: Path, launcher
     assert not (tmp_path / "killed" / "export").exists()
 
     # resume, then stop it politely (SIGTERM, as SLURM does before the time limit): checkpoint + exit code 3
-    resumed = launcher.module("vjepa2_training.pretrain", "--config", str(killed))
+    resumed = launcher.module("vjepa2_training.train.pretrain", "--config", str(killed))
     wait_until(
         lambda: max(_losses(tmp_path / "killed"), default=0) >= interrupted_at + 3 or not resumed.alive(),
         120,
@@ -134,7 +134,7 @@ def test_killed_run_resumes_exactly(tiny_dataset: Path, tmp_path: Path, launcher
     stopped_at = _checkpoint(tmp_path / "killed")["step"]
     assert stopped_at == max(_losses(tmp_path / "killed")) < 40  # checkpoint of the last finished step
 
-    final = launcher.module("vjepa2_training.pretrain", "--config", str(killed))
+    final = launcher.module("vjepa2_training.train.pretrain", "--config", str(killed))
     assert final.proc.wait(120) == 0, final.output()[-3000:]
     assert reference.proc.wait(120) == 0, reference.output()[-3000:]
 
@@ -154,7 +154,7 @@ def test_torchrun_two_processes_match_one(
     settings = {"total_steps": 6, "checkpoint_every": 6, "batch_size": 4, "precision": "fp32", "eval_every": 3}
     single = _tiny_pretrain_config(tmp_path, tiny_dataset, "single", **settings)
     double = _tiny_pretrain_config(tmp_path, tiny_dataset, "ddp", **settings)
-    one = launcher.module("vjepa2_training.pretrain", "--config", str(single))
+    one = launcher.module("vjepa2_training.train.pretrain", "--config", str(single))
     monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # keep gloo on loopback (launcher copies the environment)
     two = launcher.start(
         [
@@ -165,7 +165,7 @@ def test_torchrun_two_processes_match_one(
             "--nproc-per-node",
             "2",
             "-m",
-            "vjepa2_training.pretrain",
+            "vjepa2_training.train.pretrain",
             "--config",
             str(double),
         ],
@@ -189,13 +189,13 @@ def test_torchrun_two_processes_match_one(
 
 def test_ac_rollout_variants_and_feature_cache(tiny_dataset: Path, tmp_path: Path) -> None:
     from vjepa2_core.models import ACPredictor, ACPredictorConfig, EncoderConfig, VisionEncoder
-    from vjepa2_training.augment import ACClipTransform
-    from vjepa2_training.configs import FeatureCacheSpec, FrozenEncoderSpec
-    from vjepa2_training.data import ClipIndex
-    from vjepa2_training.distributed import DistInfo
-    from vjepa2_training.episodes import EpisodeStore
-    from vjepa2_training.frozen_encoder import FeatureCache, cache_key, encode_frames
-    from vjepa2_training.train_ac import ACRollout
+    from vjepa2_training.data.datasets import ClipIndex
+    from vjepa2_training.data.episodes import EpisodeStore
+    from vjepa2_training.train.augment import ACClipTransform
+    from vjepa2_training.train.configs import FeatureCacheSpec, FrozenEncoderSpec
+    from vjepa2_training.train.distributed import DistInfo
+    from vjepa2_training.train.frozen_encoder import FeatureCache, cache_key, encode_frames
+    from vjepa2_training.train.train_ac import ACRollout
 
     torch.manual_seed(0)
     cfg = ACPredictorConfig(enc_embed_dim=32, embed_dim=32, depth=1, num_heads=2, grid_h=2, grid_w=2)

@@ -26,6 +26,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from ..config_io import to_dict
+from ..data.datasets import ClipDataset, GlobalBatchSampler, collate
 from .checkpointing import (
     LATEST,
     CheckpointLoadError,
@@ -34,9 +36,7 @@ from .checkpointing import (
     restore_rng,
     save_checkpoint,
 )
-from .config_io import to_dict
 from .configs import OptimSpec, RunSpec
-from .data import ClipDataset, GlobalBatchSampler, collate
 from .distributed import DistInfo, barrier, init_distributed, mean_across_ranks, shutdown_distributed
 from .optim import build_adamw, set_lr
 from .run_logging import RunLogger

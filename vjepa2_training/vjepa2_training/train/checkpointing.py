@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .fileio import atomic_write
+from ..fileio import atomic_write
 
 LATEST = "latest.pt"
 _STEP_FILE = re.compile(r"step_(\d+)\.pt$")

@@ -25,12 +25,12 @@ from vjepa2_core.checkpoint import load_ac_predictor
 from vjepa2_core.models import ACPredictor, ACPredictorConfig
 from vjepa2_core.planning import predictor_step, rollout_energy
 
-from .augment import ACClipTransform
-from .checkpointing import LATEST, load_checkpoint
-from .configs import FrozenEncoderSpec
-from .episodes import EpisodeStore
+from ..data.episodes import EpisodeStore
+from ..train.augment import ACClipTransform
+from ..train.checkpointing import LATEST, load_checkpoint
+from ..train.configs import FrozenEncoderSpec
+from ..train.frozen_encoder import encode_frames, load_frozen_encoder
 from .export import export_metadata
-from .frozen_encoder import encode_frames, load_frozen_encoder
 from .plot_losses import save_figure
 
 

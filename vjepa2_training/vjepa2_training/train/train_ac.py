@@ -24,19 +24,19 @@ from vjepa2_core.checkpoint import load_ac_predictor
 from vjepa2_core.inference import layer_norm_tokens
 from vjepa2_core.models import ACPredictor, ACPredictorConfig, VisionEncoder
 
+from ..config_io import ConfigError
+from ..data.datasets import ClipDataset, ClipIndex, FeatureClipDataset
+from ..data.episodes import EpisodeStore
+from ..eval.export import export_model
 from .augment import ACClipTransform
 from .checkpointing import LATEST, load_checkpoint, load_weights
 from .cli import training_main
-from .config_io import ConfigError
 from .configs import ACConfig, ACPredictorSpec
-from .data import ClipDataset, ClipIndex, FeatureClipDataset
 from .distributed import DistInfo
-from .episodes import EpisodeStore
-from .export import export_model
 from .frozen_encoder import FeatureCache, cache_key, encode_frames, load_frozen_encoder
 from .trainer import Task, TrainResult, train
 
-LOG = logging.getLogger("vjepa2_training.train_ac")
+LOG = logging.getLogger("vjepa2_training.train.train_ac")
 
 
 def build_ac_config(spec: ACPredictorSpec, encoder: VisionEncoder, crop_size: int) -> ACPredictorConfig:

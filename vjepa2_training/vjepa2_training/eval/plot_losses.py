@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .run_logging import METRICS_CSV, read_metric_pairs
+from ..train.run_logging import METRICS_CSV, read_metric_pairs
 
 
 def save_figure(fig: Figure, output: Path) -> Path:

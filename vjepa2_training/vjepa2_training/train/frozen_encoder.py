@@ -23,13 +23,13 @@ from vjepa2_core.checkpoint import load_encoder
 from vjepa2_core.inference import FrameEncoder, layer_norm_tokens
 from vjepa2_core.models import EncoderConfig, VisionEncoder
 
+from ..data.episodes import EpisodeStore
+from ..fileio import atomic_write_json
 from .checkpointing import LATEST, load_checkpoint
 from .configs import FeatureCacheSpec, FrozenEncoderSpec
 from .distributed import DistInfo, barrier
-from .episodes import EpisodeStore
-from .fileio import atomic_write_json
 
-LOG = logging.getLogger("vjepa2_training.frozen_encoder")
+LOG = logging.getLogger("vjepa2_training.train.frozen_encoder")
 _CACHE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 

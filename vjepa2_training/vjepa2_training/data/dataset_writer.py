@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..fileio import atomic_write_json
 from .episodes import (
     EPISODE_DIR,
     MANIFEST,
@@ -31,7 +32,6 @@ from .episodes import (
     sanitize_id,
     write_episode,
 )
-from .fileio import atomic_write_json
 from .sync import Segment
 
 LOG = logging.getLogger(__name__)

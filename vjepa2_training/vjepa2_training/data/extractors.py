@@ -7,7 +7,7 @@ this module is ROS-free. Built-in extractors cover ``sensor_msgs/msg/Image``,
 
 Adding a robot-specific type (e.g. a Franka robot-state message)::
 
-    from vjepa2_training.extractors import register_extractor, PoseSample
+    from vjepa2_training.data.extractors import register_extractor, PoseSample
 
     @register_extractor("pose", "franka_msgs/msg/FrankaState")
     def franka_pose(msg, options):
@@ -75,7 +75,7 @@ def get_extractor(kind: str, msgtype: str) -> Extractor:
         known = sorted(t for k, t in _REGISTRY if k == kind)
         raise ExtractorError(
             f"no {kind} extractor for message type {msgtype!r}; supported: {known}. Register one with "
-            f"vjepa2_training.extractors.register_extractor({kind!r}, {msgtype!r}) in a plugin module."
+            f"vjepa2_training.data.extractors.register_extractor({kind!r}, {msgtype!r}) in a plugin module."
         ) from None
 
 

@@ -21,20 +21,20 @@ from torch import Tensor, nn
 from vjepa2_core.checkpoint import CheckpointError, load_encoder, load_predictor
 from vjepa2_core.models import EncoderConfig, MaskPredictor, PredictorConfig, VisionEncoder, encoder_preset
 
+from ..config_io import ConfigError
+from ..data.datasets import ClipDataset, ClipIndex
+from ..data.episodes import EpisodeStore
+from ..eval.export import export_model
 from .augment import RandomResizedCrop
 from .checkpointing import LATEST, load_checkpoint, load_weights
 from .cli import training_main
-from .config_io import ConfigError
 from .configs import EncoderSpec, PredictorSpec, PretrainConfig
-from .data import ClipDataset, ClipIndex
 from .distributed import DistInfo
-from .episodes import EpisodeStore
-from .export import export_model
 from .masks import sample_masks
 from .schedules import linear
 from .trainer import Task, TrainResult, train
 
-LOG = logging.getLogger("vjepa2_training.pretrain")
+LOG = logging.getLogger("vjepa2_training.train.pretrain")
 
 
 def build_encoder_config(spec: EncoderSpec, img_size: int) -> EncoderConfig:

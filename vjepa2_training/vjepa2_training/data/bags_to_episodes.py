@@ -2,7 +2,7 @@
 
 Reads camera, end-effector pose and gripper topics with ``rosbags`` (mcap and sqlite3 storage, message
 types from the bag's embedded definitions or ROS 2 Jazzy), synchronises and resamples them
-(:mod:`vjepa2_training.sync`) and writes episode shards (:mod:`vjepa2_training.episodes`).
+(:mod:`vjepa2_training.data.sync`) and writes episode shards (:mod:`vjepa2_training.data.episodes`).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from rosbags.highlevel import AnyReader
 
 from vjepa2_common import names
 
+from ..config_io import ConfigError, apply_override, from_dict, to_dict
 from . import extractors
 from .bagio import default_typestore
-from .config_io import ConfigError, apply_override, from_dict, to_dict
 from .dataset_writer import DatasetWriter, FrameEncoding, SourceOutput, run_batch
 from .episodes import DatasetError, decode_frame
 from .sync import SyncSettings, synchronise
 
-LOG = logging.getLogger("vjepa2_training.convert")
+LOG = logging.getLogger("vjepa2_training.data.bags_to_episodes")
 
 
 @dataclass

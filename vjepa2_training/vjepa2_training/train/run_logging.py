@@ -9,7 +9,7 @@ from types import TracebackType
 
 from tqdm import tqdm
 
-from .fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 
 METRICS_CSV = "metrics.csv"
 

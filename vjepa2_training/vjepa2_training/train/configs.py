@@ -49,7 +49,7 @@ class PredictorSpec:
 
 @dataclass
 class OptimSpec:
-    """AdamW + warmup/stable/decay LR schedule (see :class:`~vjepa2_training.schedules.WarmupStableDecay`)."""
+    """AdamW + warmup/stable/decay LR schedule (see :class:`~vjepa2_training.train.schedules.WarmupStableDecay`)."""
 
     lr: float = 5.25e-4
     start_lr: float = 1e-4

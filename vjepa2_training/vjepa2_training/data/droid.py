@@ -24,13 +24,13 @@ from scipy.spatial.transform import Rotation
 
 from vjepa2_core.conventions import EULER_SEQ
 
-from .config_io import ConfigError, from_dict, to_dict
-from .convert import add_common_args, config_data, print_summary
+from ..config_io import ConfigError, from_dict, to_dict
+from .bags_to_episodes import add_common_args, config_data, print_summary
 from .dataset_writer import DatasetWriter, FrameEncoding, SourceOutput, run_batch
 from .episodes import DatasetError
 from .sync import SyncSettings, synchronise
 
-LOG = logging.getLogger("vjepa2_training.droid")
+LOG = logging.getLogger("vjepa2_training.data.droid")
 CARTESIAN_KEY = "observation/robot_state/cartesian_position"
 GRIPPER_KEY = "observation/robot_state/gripper_position"
 
