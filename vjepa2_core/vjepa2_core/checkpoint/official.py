@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import pickle
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,12 +69,14 @@ def load_official_file(path: str | Path) -> dict[str, Any]:
     """``torch.load`` an official checkpoint safely (``weights_only=True``, memory-mapped when possible)."""
     p = checked_file(Path(path), "checkpoint")
     try:
-        try:
-            obj = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as e:
-            if "mmap" not in str(e):
-                raise
-            obj = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")  # garbage: the error says it
+            try:
+                obj = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as e:
+                if "mmap" not in str(e):
+                    raise
+                obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         detail = torch_error_text(e)
         if "GLOBAL" in detail:
