@@ -1,9 +1,9 @@
 """Checkpoint I/O: official key layouts, our safetensors format, and the clear errors for bad checkpoints.
 
-Official-layout files are written here the way the released ones are laid out (top-level entries, ``module.``
-/
-``backbone.`` prefixes, fused ``qkv``, separate ``mask_tokens.i``, ``extrinsics_encoder`` in the AC predictor,
-``classifiers[0]`` in probe files) from tiny random models; loading them must reproduce the writer's outputs.
+Official-layout files are written here the way the released ones are laid out (top-level entries,
+``module.`` / ``backbone.`` prefixes, fused ``qkv``, separate ``mask_tokens.i``, ``extrinsics_encoder`` in the AC
+predictor, ``classifiers[0]`` in probe files) from tiny random models; loading them must reproduce the writer's
+outputs.
 """
 
 from __future__ import annotations

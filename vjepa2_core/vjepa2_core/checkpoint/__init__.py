@@ -8,7 +8,7 @@ are read with ``torch.load(weights_only=True)`` only; every file is checked (reg
 """
 
 from .build import build_from_state_dict, check_state_dict, validate_component
-from .common import KINDS, CheckpointError, Component, Contents
+from .common import KINDS, CheckpointError, Component, Contents, torch_error_text
 from .detect import detect_format
 from .hf import hf_configs, hf_to_components, read_hf_directory
 from .loader import (
@@ -70,5 +70,6 @@ __all__ = [
     "read_ours",
     "save_pretrained",
     "strip_official_prefixes",
+    "torch_error_text",
     "validate_component",
 ]

@@ -257,6 +257,26 @@ def infer_encoder_config(
     return EncoderConfig(**found, num_heads=num_heads, img_size=img_size or _default_img_size(source, "encoder"))
 
 
+_RELEASED_PREDICTOR_HEADS = {  # kind: (label, released width, released heads, config class)
+    "predictor": ("predictor", 384, 12, "PredictorConfig"),
+    "ac_predictor": ("AC predictor", 1024, 16, "ACPredictorConfig"),
+}
+
+
+def _predictor_heads(num_heads: int | None, dim: int, kind: str, source: str) -> int:
+    """``num_heads``, or the released head count if ``dim`` is the released width (shapes do not store it)."""
+    label, released_dim, released_heads, config_name = _RELEASED_PREDICTOR_HEADS[kind]
+    if num_heads is not None:
+        return num_heads
+    if dim != released_dim:
+        raise CheckpointError(
+            f"{source}: {label} width {dim} is not the released {released_dim}",
+            argument=f"{kind}.num_heads",
+            fix=f"pass num_heads=... (or config={config_name}(...))",
+        )
+    return released_heads
+
+
 def infer_predictor_config(
     sd: Mapping[str, Tensor], source: str, num_heads: int | None = None, img_size: int | None = None
 ) -> PredictorConfig:
@@ -267,14 +287,7 @@ def infer_predictor_config(
         raise CheckpointError(f"{source}: this is a V-JEPA 2-AC action-conditioned predictor; use load_ac_predictor")
     num_mask = len([k for k in sd if re.fullmatch(r"mask_tokens\.\d+", k)])
     dim = embed.shape[0]
-    if num_heads is None:
-        if dim != 384:
-            raise CheckpointError(
-                f"{source}: predictor width {dim} is not the released 384",
-                argument="predictor.num_heads",
-                fix="pass num_heads=... (or config=PredictorConfig(...))",
-            )
-        num_heads = 12
+    num_heads = _predictor_heads(num_heads, dim, "predictor", source)
     fc1 = _need(sd, "predictor_blocks.0.mlp.fc1.weight", "a predictor", source)
     return PredictorConfig(
         enc_embed_dim=embed.shape[1],
@@ -300,14 +313,7 @@ def infer_ac_config(
     embed = _need(sd, "predictor_embed.weight", "an AC predictor", source)
     action = _need(sd, "action_encoder.weight", "an action-conditioned (V-JEPA 2-AC) predictor", source)
     dim = embed.shape[0]
-    if num_heads is None:
-        if dim != 1024:
-            raise CheckpointError(
-                f"{source}: AC predictor width {dim} is not the released 1024",
-                argument="ac_predictor.num_heads",
-                fix="pass num_heads=... (or config=ACPredictorConfig(...))",
-            )
-        num_heads = 16
+    num_heads = _predictor_heads(num_heads, dim, "ac_predictor", source)
     fc1 = _need(sd, "predictor_blocks.0.mlp.fc1.weight", "an AC predictor", source)
     state = _need(sd, "state_encoder.weight", "an AC predictor", source)
     extr = _need(sd, "extrinsics_encoder.weight", "an AC predictor (extrinsics_encoder is always stored)", source)
