@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
+import pickle
 import signal
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ import torch
 import yaml
 
 from vjepa2_common.testing import wait_until
+from vjepa2_core.models import ACPredictorConfig, EncoderConfig, PredictorConfig, encoder_preset
 from vjepa2_training.config_io import ConfigError, load_yaml
 from vjepa2_training.train.configs import ACConfig, PretrainConfig
 from vjepa2_training.train.masks import DEFAULT_MASKS, MaskSpec, sample_masks
@@ -72,7 +75,11 @@ def test_shipped_configs_load_and_bad_ones_are_explained(tmp_path: Path, capsys)
         "run.totl_steps=3": "did you mean 'total_steps'",
         "masks=[{num_blocks: 0}]": "num_blocks must be >= 1",
         "data.crop_size=70": "multiple of encoder.patch_size",
-        "run.precision=fp8": "must be one of ['bf16', 'fp32']",
+        "run.precision=fp8": "precision must be bf16 (bfloat16) or fp32 (float32), got 'fp8'",
+        "encoder.widht=64": "encoder.widht: unknown key",
+        "encoder.num_heads=5": "encoder: embed_dim 64 must be divisible by num_heads 5",
+        "encoder.preset=vit_large": "preset 'vit_large' fixes the encoder's sizes",
+        "predictor.enc_embed_dim=8": "predictor.enc_embed_dim: unknown key",
     }
     for override, message in cases.items():
         with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -81,6 +88,60 @@ def test_shipped_configs_load_and_bad_ones_are_explained(tmp_path: Path, capsys)
         pretrain_main(["--config", str(CONFIG_DIR / "pretrain_tiny.yaml"), "--set", "data.roots=[/nonexistent]"]) == 2
     )
     assert "manifest.json is missing" in capsys.readouterr().err
+
+
+def test_model_sections_are_core_configs_and_dtype_spellings_are_cores() -> None:
+    """The model sections carry vjepa2_core's config fields (not a copy) and build the core configs; precision and
+    the feature cache's dtype take every spelling of vjepa2_core.devices."""
+    cfg = load_yaml(
+        PretrainConfig,
+        CONFIG_DIR / "pretrain_tiny.yaml",
+        ["run.precision=bfloat16", "encoder.mlp_hidden=96", "predictor.qkv_bias=false"],
+    )
+    encoder = cfg.encoder.build(img_size=cfg.data.crop_size)
+    assert isinstance(encoder, EncoderConfig) and (encoder.mlp_hidden, encoder.img_size) == (96, 64)
+    assert {f.name for f in dataclasses.fields(cfg.encoder)} == {
+        f.name for f in dataclasses.fields(EncoderConfig) if f.name not in ("img_size", "in_chans", "name")
+    } | {"preset"}
+    predictor = cfg.predictor.build(enc_embed_dim=64, patch_size=16, tubelet_size=2, img_size=64)
+    assert isinstance(predictor, PredictorConfig) and predictor.qkv_bias is False
+    vitl = load_yaml(PretrainConfig, CONFIG_DIR / "pretrain_vitl.yaml").encoder.build(img_size=256)
+    assert vitl == encoder_preset("vit_large", img_size=256)
+    ac = load_yaml(ACConfig, CONFIG_DIR / "ac_tiny.yaml", ["feature_cache.dtype=float16", "run.precision=float32"])
+    assert isinstance(ac.predictor.build(enc_embed_dim=64, grid_h=4, grid_w=4), ACPredictorConfig)
+    assert ac.feature_cache.dtype == "float16" and ac.run.precision == "float32"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_a_gpu_is_a_config_error(capsys) -> None:
+    code = pretrain_main(["--config", str(CONFIG_DIR / "pretrain_tiny.yaml"), "--set", "run.device=cuda"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "run: device 'cuda': CUDA is not available here" in err and "Traceback" not in err
+
+
+def test_garbage_or_malicious_latest_checkpoint_is_refused(tiny_dataset: Path, tmp_path: Path, capsys) -> None:
+    """latest.pt is untrusted: a pickle that would run code, random bytes or a FIFO are refused with one line
+    (exit 2) that never passes on torch's advice to load with weights_only=False."""
+
+    class Payload:
+        def __reduce__(self):  # would run `touch pwned` if unpickled
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    for name, write in {
+        "malicious": lambda p: p.write_bytes(pickle.dumps({"step": Payload()})),
+        "garbage": lambda p: p.write_bytes(os.urandom(4096)),
+        "fifo": lambda p: os.mkfifo(p),
+    }.items():
+        config = _tiny_pretrain_config(tmp_path, tiny_dataset, name, total_steps=2, device="cpu")
+        latest = tmp_path / name / "checkpoints" / "latest.pt"
+        latest.parent.mkdir(parents=True)
+        write(latest)
+        assert pretrain_main(["--config", str(config)]) == 2
+        err = capsys.readouterr().err
+        assert f"checkpoint {latest}" in err and "Traceback" not in err, err
+        assert "weights_only=False" not in err and "likely succeed" not in err, err
+    assert not (tmp_path / "pwned").exists()
 
 
 def _tiny_pretrain_config(tmp_path: Path, dataset: Path, name: str, **run: object) -> Path:

@@ -170,3 +170,16 @@ def test_records_the_simulated_franka(ros, launcher, tmp_path: Path) -> None:
     np.testing.assert_allclose(travelled[:2], [0.06, 0.06], atol=0.01)  # both commanded moves were recorded
     np.testing.assert_allclose(ep.actions[:, :2].sum(0), travelled[:2], atol=1e-5)
     assert abs(travelled[2]) < 0.01
+
+
+def test_a_silent_topic_is_named(launcher, tmp_path: Path) -> None:
+    """Nothing publishes the default camera topic (a bare sim_node publishes /exterior/image_raw): the recorder
+    says which topic is silent and how to fix it instead of recording 0 images without a word."""
+    rec = launcher.module(
+        "vjepa2_training.data.recorder_node", "-o", str(tmp_path / "bag"), "--ros-args", "-p", "silence_warning_s:=1.0"
+    )
+    rec.wait_for_output("no image message on /camera/image_raw after 1 s", timeout=30)
+    assert "--image-topic /exterior/image_raw" in rec.output()
+    assert "no pose message on /franka_robot_state_broadcaster/current_pose" in rec.output()
+    assert "/servo_node/delta_twist_cmds after" not in rec.output()  # commands may be sparse: not warned about
+    assert rec.stop() == 0

@@ -79,11 +79,6 @@ def get_extractor(kind: str, msgtype: str) -> Extractor:
         ) from None
 
 
-def supported_types(kind: str) -> list[str]:
-    """Message types with a registered extractor of ``kind``."""
-    return sorted(t for k, t in _REGISTRY if k == kind)
-
-
 def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
     """Import extractor plugins: the given modules plus all ``vjepa2_training.extractors`` entry points."""
     for name in modules:
@@ -93,15 +88,6 @@ def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
             raise ImportError(f"extractor plugin module {name!r} could not be imported: {err}") from err
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         entry.load()
-
-
-def stamp_ns(msg: Any) -> int | None:
-    """Header stamp of ``msg`` in nanoseconds, or None when it has no header or a zero stamp."""
-    header = getattr(msg, "header", None)
-    if header is None:
-        return None
-    ns = int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-    return ns or None
 
 
 # ----------------------------------------------------------------------------------------------- images

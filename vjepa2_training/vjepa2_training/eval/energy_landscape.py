@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from vjepa2_core.checkpoint import load_ac_predictor
+from vjepa2_core.devices import resolve_device
 from vjepa2_core.models import ACPredictor, ACPredictorConfig
 from vjepa2_core.planning import predictor_step, rollout_energy
 
@@ -81,7 +82,7 @@ def energy_landscape(
     chunk: int = 64,
 ) -> EnergyLandscape:
     """Energy over a ``grid`` x ``grid`` lattice of Δx, Δy in [-span, span] around recorded step ``step``."""
-    dev = torch.device(device)
+    dev = resolve_device(device)
     predictor, info = load_ac_run(Path(ac_run), dev)
     encoder = load_frozen_encoder(FrozenEncoderSpec(**info["frozen_encoder"]), dev)
     store = EpisodeStore(dataset)

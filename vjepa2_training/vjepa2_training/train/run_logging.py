@@ -97,15 +97,6 @@ class RunLogger:
         self.close()
 
 
-def read_metrics(path: Path) -> dict[str, list[float]]:
-    """Columns of a metrics CSV as float lists, skipping empty cells (``step`` included)."""
-    with Path(path).open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return {}
-    return {key: [float(r[key]) for r in rows if r.get(key) not in (None, "")] for key in rows[0]}
-
-
 def read_metric_pairs(path: Path, key: str) -> tuple[list[int], list[float]]:
     """(steps, values) of one metric, only where it was logged."""
     with Path(path).open(newline="") as f:
