@@ -253,6 +253,11 @@ def main(argv: list[str] | None = None) -> int:
                     node.check_duration()
             except (KeyboardInterrupt, ExternalShutdownException):
                 pass
+            except Exception:
+                if rclpy.ok():
+                    raise
+                # the signal shut rclpy down while spin_once built its wait set (RCLError "context is not
+                # valid"): a normal stop, the bag is finalised below
             finally:
                 node.stop()
         print(f"vjepa2_recorder: wrote {node.output}: {bag.counts}", flush=True)
