@@ -81,7 +81,7 @@ def test_shipped_configs_load_and_bad_ones_are_explained(tmp_path: Path, capsys)
         "encoder.widht=64": "encoder.widht: unknown key",
         "encoder.num_heads=5": "encoder: embed_dim 64 must be divisible by num_heads 5",
         "encoder.preset=vit_large": "preset 'vit_large' fixes the encoder's sizes",
-        "predictor.enc_embed_dim=8": "predictor.enc_embed_dim: unknown key",
+        "predictor.enc_embed_dim=8": "predictor.enc_embed_dim: not a config key: vjepa2-pretrain",
     }
     for override, message in cases.items():
         with pytest.raises(ConfigError, match=re.escape(message)):

@@ -20,6 +20,9 @@ from vjepa2_core.files import check_readable_file
 
 T = TypeVar("T")
 
+#: class attribute of a config dataclass: ``{key: why it is not set in the file}`` (fields the program derives)
+DERIVED_KEYS = "__derived_keys__"
+
 CONFIG_MAX_BYTES = 1 << 20  # a YAML config is a few kB; a bigger file is not one
 
 
@@ -97,6 +100,9 @@ def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
     unknown = [k for k in data if k not in fields]
     if unknown:
         key = unknown[0]
+        derived = getattr(cls, DERIVED_KEYS, {})
+        if key in derived:
+            raise ConfigError(f"{where + '.' if where else ''}{key}: not a config key: {derived[key]}")
         hint = difflib.get_close_matches(str(key), list(fields), n=1)
         extra = f" (did you mean {hint[0]!r}?)" if hint else f"; valid keys: {sorted(fields)}"
         raise ConfigError(f"{where + '.' if where else ''}{key}: unknown key{extra}")

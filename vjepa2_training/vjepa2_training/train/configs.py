@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 from vjepa2_core.devices import canonical_dtype_name, resolve_device
 from vjepa2_core.models import ACPredictorConfig, EncoderConfig, PredictorConfig, encoder_preset
 
+from ..config_io import DERIVED_KEYS
 from .masks import DEFAULT_MASKS, MaskSpec
 from .schedules import WarmupStableDecay
 
@@ -22,6 +23,7 @@ T = TypeVar("T")
 TRAINING_PRECISIONS = ("bfloat16", "float32")
 
 
+DERIVED_REASON = "from data.crop_size, the encoder, RGB frames and the 7-D state/action convention"
 # Fields of core's model configs that a training config does not set: they follow from the data (crop size,
 # RGB frames, the 7-D state/action convention, no camera extrinsics) or from the encoder the predictor reads.
 ENCODER_DERIVED = ("img_size", "in_chans", "name")
@@ -57,7 +59,8 @@ def model_section(core_config: type[T], derived: tuple[str, ...], doc: str) -> t
         build(self)  # core's checks (e.g. embed_dim divisible by num_heads) raise ValueError
 
     name = f"{core_config.__name__.removesuffix('Config')}Spec"
-    namespace = {"build": build, "validate": validate, "__doc__": doc}
+    reason = f"vjepa2-pretrain / vjepa2-train-ac set it ({DERIVED_REASON})"
+    namespace = {"build": build, "validate": validate, "__doc__": doc, DERIVED_KEYS: dict.fromkeys(derived, reason)}
     section = dataclasses.make_dataclass(name, own, namespace=namespace)
     section.__module__ = __name__
     return section
