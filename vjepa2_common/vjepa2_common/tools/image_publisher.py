@@ -44,7 +44,9 @@ class ImagePublisher(Node):
         self._frames = self._load(source)
         self._index = 0
         self._pub = self.create_publisher(Image, "image", qos_from_name(qos))
-        self.create_timer(1.0 / rate, self._publish)
+        self._timer = self.create_timer(1.0 / rate, self._publish)
+        # SIGINT/SIGTERM shut the context down while the executor may still fire the timer: stop it then.
+        self.context.on_shutdown(self._timer.cancel)
 
     def _load(self, source: str) -> list[np.ndarray] | None:
         if source == "pattern":
@@ -64,12 +66,23 @@ class ImagePublisher(Node):
         return frames
 
     def _publish(self) -> None:
+        if not self.context.ok():
+            return
         if self._frames is None:
             rgb = test_pattern(self._index, self._height, self._width)
         else:
             rgb = self._frames[self._index % len(self._frames)]
-        self._pub.publish(rgb_to_image(rgb, self.get_clock().now().to_msg(), self._frame_id))
+        try:
+            self._pub.publish(rgb_to_image(rgb, self.get_clock().now().to_msg(), self._frame_id))
+        except Exception:
+            if self.context.ok():
+                raise
+            return  # the context went away (SIGINT/SIGTERM) after the check above: nothing to publish to
         self._index += 1
+
+    def destroy_node(self) -> None:
+        self._timer.cancel()
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
