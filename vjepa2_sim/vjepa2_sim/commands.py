@@ -166,7 +166,7 @@ OBJECT_REGION_MAX = (1.0, 0.75, 1.0)
 
 def check_timeout(timeout_s: float, max_s: float = MAX_TIMEOUT_S) -> float | None:
     """A blocking call's timeout in (0, max_s] s; 0 means the server's default (returned as None)."""
-    t = finite_vector("timeout_s", [timeout_s], 1)[0]
+    t = float(timeout_s)
     if t == 0.0:
         return None
     if not 0.0 < t <= max_s:
