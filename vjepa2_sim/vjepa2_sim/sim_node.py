@@ -526,10 +526,10 @@ class SimNode(Node):
         timed_out = not over
         if timed_out:
             with self._lock:
-                if self.sim.command_seq == seq:  # still this motion: stop it before replying
+                latest_seq = self.sim.command_seq  # a newer command may have come in since the wait ended
+                if latest_seq == seq:  # still this motion: stop it before replying
                     self.sim.stop()
                     self._publish_status(self.sim.motion_result(), "stopped: ~/execute_action timed out")
-                    latest_seq = seq
                 result = self.sim.motion_result()
         response.settled = bool(result.settled)
         response.success = bool(not interrupted and not timed_out and latest_seq == seq and result.reached)

@@ -44,9 +44,7 @@ class ImagePublisher(Node):
         self._frames = self._load(source)
         self._index = 0
         self._pub = self.create_publisher(Image, "image", qos_from_name(qos))
-        self._timer = self.create_timer(1.0 / rate, self._publish)
-        # SIGINT/SIGTERM shut the context down while the executor may still fire the timer: stop it then.
-        self.context.on_shutdown(self._timer.cancel)
+        self.create_timer(1.0 / rate, self._publish)
 
     def _load(self, source: str) -> list[np.ndarray] | None:
         if source == "pattern":
@@ -66,6 +64,7 @@ class ImagePublisher(Node):
         return frames
 
     def _publish(self) -> None:
+        # SIGINT/SIGTERM shut the context down while the executor may still fire this timer: publish nothing then.
         if not self.context.ok():
             return
         if self._frames is None:
@@ -79,10 +78,6 @@ class ImagePublisher(Node):
                 raise
             return  # the context went away (SIGINT/SIGTERM) after the check above: nothing to publish to
         self._index += 1
-
-    def destroy_node(self) -> None:
-        self._timer.cancel()
-        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
