@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sensor_msgs.msg import Image
 
-from vjepa2.graph import get_graph
+from vjepa2.graphs import get_graph
 from vjepa2.runner import node_command
 from vjepa2_common.qos import qos_from_name
 from vjepa2_common.testing import RosHarness, wait_until

@@ -152,7 +152,7 @@ def save_figure(
 def run(opts: argparse.Namespace) -> int:
     from std_srvs.srv import SetBool
 
-    from vjepa2.graph import get_graph
+    from vjepa2.graphs import get_graph
     from vjepa2.runner import GraphRunner
     from vjepa2_common.image import image_to_rgb
     from vjepa2_msgs.srv import EncodeImage, ExecuteAction, RenderGoal

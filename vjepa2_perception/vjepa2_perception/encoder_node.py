@@ -208,9 +208,9 @@ class EncoderNode(LifecycleNode):
         declare(
             self,
             "model.preset",
-            "",
-            "Encoder size for official .pt files (vit_large, vit_huge, vit_giant, "
-            "vit_giant_384); empty = infer from the weights",
+            "auto",
+            "Encoder size: auto = inferred from the weights (vit_large for 'random'); or vit_large, vit_huge, "
+            "vit_giant, vit_giant_384, which the weights must match",
         )
         declare(self, "model.device", "cpu", "Torch device: cpu, cuda or cuda:N")
         declare(
