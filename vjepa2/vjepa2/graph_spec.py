@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 #: Launch-argument types: how a value is checked, and the name a user reads in the error.
 ARGUMENT_TYPES: dict[type, str] = {str: "a string", float: "a number (e.g. 10.0)", int: "an integer (e.g. 3)"}
 
