@@ -152,3 +152,34 @@ def test_graph_descriptions_name_the_nodes_they_start(name: str) -> None:
             assert mentions and not all(s.startswith("Coming") for s in mentions), f"{name}: {words} not described"
         else:
             assert all(s.startswith("Coming") for s in mentions), f"{name} does not start a {words}: {mentions}"
+
+
+def test_perception_graph_publishes_a_tiny_checkpoint_under_its_own_size(
+    launcher, ros: RosHarness, tmp_path: Path
+) -> None:
+    """`vjepa2-launch perception checkpoint:=<tiny>` works with the default preset (auto) and names the size
+    that was loaded, not the vit_large a pinned preset used to claim."""
+    import torch
+
+    from vjepa2_core.checkpoint import save_pretrained
+    from vjepa2_core.models import EncoderConfig, VisionEncoder
+    from vjepa2_msgs.msg import Embedding
+
+    torch.manual_seed(0)
+    tiny = save_pretrained(VisionEncoder(EncoderConfig(embed_dim=32, depth=1, num_heads=2)), tmp_path / "tiny")
+    embeddings = ros.collect(Embedding, "/p/embedding")
+    launcher.start(["vjepa2-launch", "perception", f"checkpoint:={tiny}", "namespace:=p"], label="runner")
+    (first, *_) = embeddings.wait_for(1, timeout=90.0)
+    assert first.model_id == f"vit_d32x1:{tiny.name}"
+    assert (first.dim, list(first.grid)) == (32, [1, 16, 16])
+
+
+def test_graph_parameter_files_apply_in_any_namespace() -> None:
+    """`namespace:=...` must not detach a node from its parameters: every block of a graph's parameter files
+    is a /** pattern (a plain `vjepa2_encoder:` only matches the node in the root namespace)."""
+    for graph in GRAPHS.values():
+        for spec in graph.nodes({"namespace": "robot1"} if any(a.name == "namespace" for a in graph.arguments) else {}):
+            for params in spec.parameters:
+                if isinstance(params, str):
+                    keys = yaml.safe_load(Path(params).read_text())
+                    assert all(key.startswith("/**") for key in keys), f"{params}: {sorted(keys)}"
