@@ -170,6 +170,6 @@ def test_namespace_wildcard_sections_match_in_every_namespace(tmp_path: Path) ->
     path.write_text(
         yaml.safe_dump({"/**/demo": {"ros__parameters": {"gain": 2.0}}, "/**/other": {"ros__parameters": {"x": 1}}})
     )
-    for namespace in ("/", "/robot1", "/a/b"):
-        assert parameter_file_values(path, "demo", namespace) == {"gain": 2.0}
+    for node_namespace in ("/", "/robot1", "/a/b"):
+        assert parameter_file_values(path, "demo", node_namespace) == {"gain": 2.0}
     assert parameter_file_values(path, "demos") == {}
