@@ -68,7 +68,7 @@ def compressed_to_rgb(msg: CompressedImage, max_pixels: int = MAX_DECODED_PIXELS
     try:
         return decode_jpeg_png(msg.data, max_pixels)
     except ImageDecodeError as exc:
-        raise ImageConversionError(f"{msg.format} image: {exc}") from None
+        raise ImageConversionError(str(exc)) from None
 
 
 def rgb_to_image(rgb: np.ndarray, stamp: Time | None = None, frame_id: str = "") -> Image:

@@ -83,7 +83,10 @@ def decode_jpeg_png(data: bytes | np.ndarray, max_pixels: int = MAX_DECODED_PIXE
         )
     bgr = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ImageDecodeError(f"could not decode the {width}x{height} image ({len(raw)} B); truncated or corrupt?")
+        kind = "png" if raw.startswith(_PNG_SIGNATURE) else "jpeg"
+        raise ImageDecodeError(
+            f"could not decode the {kind} data ({len(raw)} B, {width}x{height} in its header); truncated or corrupt?"
+        )
     if bgr.shape[:2] != (height, width):  # the decoder read another size than the header: refuse the surprise
         raise ImageDecodeError(f"image decoded to {bgr.shape[1]}x{bgr.shape[0]} but its header says {width}x{height}")
     return np.ascontiguousarray(bgr[:, :, ::-1])
