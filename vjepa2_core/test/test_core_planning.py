@@ -215,9 +215,8 @@ def test_gripper_planning_rounding_and_close_gripper() -> None:
         return (actions[..., :3] - 0.01).abs().sum(dim=(-2, -1))
 
     result = cem_optimize(evaluate, CEMConfig(horizon=3, samples=32, top_k=4, iterations=2, close_gripper=1))
-    assert all(
-        (batch[:, 1:, 6] == 1).all() for batch in seen[:-1]
-    )  # the last one: plan + no motion and (result.actions[1:, 6] == 1).all()
+    assert all((batch[:, 1:, 6] == 1).all() for batch in seen[:-1])  # seen[-1]: the plan and no motion
+    assert (result.actions[1:, 6] == 1).all()
     assert not (seen[0][:, 0, 6] == 1).all()  # step 0's gripper is still planned
 
 

@@ -114,11 +114,17 @@ class ACWorldModel:
         frame = obs.frames[-1:]  # [1, N, D]: the current frame, shared by every candidate
         state = obs.states[-1:]  # [1, 7]
         extrinsics = None if obs.extrinsics is None else obs.extrinsics[-1:].unsqueeze(0)
-        for h in range(actions.shape[1]):
+        horizon = actions.shape[1]
+        for h in range(horizon):
             action = actions[:, h : h + 1]
-            predicted, cache = self.predictor.forward_cached(frame, action, state.unsqueeze(1), extrinsics, cache=cache)
+            if cache is None and h + 1 == horizon:  # nothing cached, nothing to cache: the plain (faster) forward
+                predicted = self.predictor(frame, action, state.unsqueeze(1), extrinsics)
+            else:
+                predicted, cache = self.predictor.forward_cached(
+                    frame, action, state.unsqueeze(1), extrinsics, cache=cache
+                )
             predicted = layer_norm_tokens(predicted)
-            if h + 1 < actions.shape[1]:
+            if h + 1 < horizon:
                 frame, state = predicted, integrate_state(state, action[:, 0])
         return energy(predicted, goal)
 

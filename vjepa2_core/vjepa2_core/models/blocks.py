@@ -149,7 +149,7 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(
             q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=attn_mask
         )
-        out = self.proj(out.transpose(1, 2).reshape(batch, num_tokens, dim))
+        out = fast_linear(out.transpose(1, 2).reshape(batch, num_tokens, dim), self.proj)
         if return_kv:
             return out, (k, v)
         return out
