@@ -27,8 +27,6 @@ from vjepa2_core.cem import CEMConfig
 from vjepa2_core.models import ACPredictor, ACPredictorConfig
 from vjepa2_core.world_model import ACWorldModel
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-
 
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
@@ -49,7 +47,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--paper", action="store_true", help="the paper's setting: 1024/24/16 on 16x16 1408-d, 800 x 10")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="weights cast to this dtype")
+    ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="weights cast to this dtype")
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--depth", type=int, default=6)
     ap.add_argument("--heads", type=int, default=4)
@@ -71,7 +69,7 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    dtype = DTYPES[args.dtype]
+    dtype = getattr(torch, args.dtype)
     torch.manual_seed(0)
     cfg = ACPredictorConfig(
         enc_embed_dim=args.enc_dim,

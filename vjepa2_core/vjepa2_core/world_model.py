@@ -125,7 +125,7 @@ class ACWorldModel:
                 )
             predicted = layer_norm_tokens(predicted)
             if h + 1 < horizon:
-                frame, state = predicted, integrate_state(state, action[:, 0])
+                frame, state = predicted.to(obs.frames.dtype), integrate_state(state, action[:, 0])
         return energy(predicted, goal)
 
     def plan(
