@@ -15,9 +15,10 @@ import contextlib
 import torch
 
 from vjepa2_core.cem import CEMConfig, IterationCallback, PlanResult, WarmStart, cem_optimize
+from vjepa2_core.conventions import apply_action_torch
 from vjepa2_core.inference import layer_norm_tokens
 from vjepa2_core.models import ACKVCache, ACPredictor
-from vjepa2_core.planning import Observation, energy, integrate_state, predictor_step, rollout_energy
+from vjepa2_core.planning import Observation, energy, predictor_step, rollout_energy
 
 
 class ACWorldModel:
@@ -125,7 +126,7 @@ class ACWorldModel:
                 )
             predicted = layer_norm_tokens(predicted)
             if h + 1 < horizon:
-                frame, state = predicted.to(obs.frames.dtype), integrate_state(state, action[:, 0])
+                frame, state = predicted.to(obs.frames.dtype), apply_action_torch(state, action[:, 0])
         return energy(predicted, goal)
 
     def plan(
