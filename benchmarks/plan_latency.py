@@ -24,6 +24,7 @@ import time
 import torch
 
 from vjepa2_core.cem import CEMConfig
+from vjepa2_core.devices import DTYPE_CHOICES, canonical_dtype_name, parse_dtype, resolve_device
 from vjepa2_core.models import ACPredictor, ACPredictorConfig
 from vjepa2_core.world_model import ACWorldModel
 
@@ -46,8 +47,8 @@ def _timed_plan(model: ACWorldModel, goal: torch.Tensor, config: CEMConfig, seed
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--paper", action="store_true", help="the paper's setting: 1024/24/16 on 16x16 1408-d, 800 x 10")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="weights cast to this dtype")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, auto")
+    ap.add_argument("--dtype", choices=DTYPE_CHOICES, default="float32", help="weights cast to this dtype")
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--depth", type=int, default=6)
     ap.add_argument("--heads", type=int, default=4)
@@ -68,8 +69,9 @@ def main() -> int:
         args.samples, args.iterations = 800, 10
 
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    dtype = getattr(torch, args.dtype)
+    device = resolve_device(args.device)
+    dtype = parse_dtype(args.dtype)
+    args.dtype = canonical_dtype_name(args.dtype)
     torch.manual_seed(0)
     cfg = ACPredictorConfig(
         enc_embed_dim=args.enc_dim,
