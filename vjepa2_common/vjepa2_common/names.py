@@ -40,6 +40,12 @@ SIM_DELTA_CMD_TOPIC = f"/{SIM_NODE}/delta_cmd"
 #: sensor_msgs/Image of the simulator's exterior camera (the sim names its cameras' topics ``<camera>/image_raw``)
 SIM_EXTERIOR_IMAGE_TOPIC = "/exterior/image_raw"
 
+# ---------------------------------------------------------------------------------- vjepa2_franka (franky)
+FRANKY_NODE = "franky_bridge"
+FRANKY_EXECUTE_ACTION_SERVICE = f"/{FRANKY_NODE}/execute_action"
+FRANKY_STOP_SERVICE = f"/{FRANKY_NODE}/stop"
+FRANKY_RECOVER_SERVICE = f"/{FRANKY_NODE}/recover"
+
 # ---------------------------------------------------------------------------------- vjepa2_perception
 ENCODER_NODE = "vjepa2_encoder"
 #: vjepa2_msgs/Embedding of every encoded frame or clip (the encoder's relative ``embedding``)
