@@ -59,7 +59,12 @@ def test_make_demo_arguments_are_documented_and_passed() -> None:
 
 
 @pytest.mark.parametrize(
-    "node", ["vjepa2_sim/vjepa2_sim/sim_node.py", "vjepa2_perception/vjepa2_perception/encoder_node.py"]
+    "node",
+    [
+        "vjepa2_sim/vjepa2_sim/sim_node.py",
+        "vjepa2_perception/vjepa2_perception/encoder_node.py",
+        "vjepa2_franka/vjepa2_franka/bridge_node.py",
+    ],
 )
 def test_private_names_in_a_node_exist(node: str) -> None:
     """Every ``~/name`` a node's strings mention (parameter descriptions, messages) is one it creates."""

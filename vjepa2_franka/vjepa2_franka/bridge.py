@@ -45,7 +45,8 @@ class BridgeConfig:
     """How to reach and drive the robot."""
 
     hostname: str = "172.16.0.2"
-    dynamics_factor: float = 0.1  # franky relative_dynamics_factor: scales velocity, acceleration and jerk limits
+    dynamics_factor: float = 0.1  # franky relative dynamics factor of every motion (velocity, acceleration, jerk)
+    halt_dynamics_factor: float = 0.5  # the same for halting a stale twist stream (braking harder than it sped up)
     realtime_policy: str = "enforce"  # 'ignore' only without a real-time kernel (tests, franky-sim)
     limits: CommandLimits = field(default_factory=CommandLimits)
     position_tolerance: float = 0.002  # [m] an action within this of its target is a success
@@ -63,6 +64,7 @@ class RobotSnapshot:
     position: np.ndarray
     quat_xyzw: np.ndarray
     gripper_width: float
+    commanded_tcp_speed: float = 0.0  # [m/s] of the running motion's profile (0 once a halt has braked)
 
     @property
     def closure(self) -> float:
@@ -97,6 +99,7 @@ class FrankyBridge:
             raise ValueError(f"realtime_policy must be one of {REALTIME_POLICIES}, got {config.realtime_policy!r}")
         self.config = config
         self.robot_error = ""
+        self.lost_reason = ""  # why the connection was lost, until a reconnect succeeds
         self._robot = None
         self._gripper = None
         self._lock = threading.RLock()  # commands and (re)connection
@@ -119,11 +122,8 @@ class FrankyBridge:
                 else franky.RealtimeConfig.Enforce
             )
             try:
-                robot = franky.Robot(
-                    self.config.hostname,
-                    relative_dynamics_factor=self.config.dynamics_factor,
-                    realtime_config=policy,
-                )
+                # the global factor stays 1: each motion carries its own (a halt may brake harder than it moved)
+                robot = franky.Robot(self.config.hostname, realtime_config=policy)
                 gripper = franky.Gripper(self.config.hostname)
             except franky.RealtimeException as exc:
                 raise RobotConnectionLost(
@@ -133,7 +133,7 @@ class FrankyBridge:
             except Exception as exc:
                 raise RobotConnectionLost(f"cannot connect to the Franka at {self.config.hostname}: {exc}") from exc
             self._robot, self._gripper = robot, gripper
-            self.robot_error = ""
+            self.robot_error = self.lost_reason = ""
 
     def disconnect(self) -> None:
         with self._lock:
@@ -141,7 +141,8 @@ class FrankyBridge:
 
     def _lost(self, exc: Exception) -> RobotConnectionLost:
         self.disconnect()
-        return RobotConnectionLost(f"connection to the Franka at {self.config.hostname} lost: {exc}")
+        self.lost_reason = f"connection to the Franka at {self.config.hostname} lost: {exc}"
+        return RobotConnectionLost(self.lost_reason)
 
     def _require(self):
         robot = self._robot
@@ -172,6 +173,7 @@ class FrankyBridge:
             position=np.asarray(pose.translation, dtype=float),
             quat_xyzw=np.asarray(pose.quaternion, dtype=float),
             gripper_width=width,
+            commanded_tcp_speed=float(np.linalg.norm(np.asarray(state.O_dP_EE_d.linear, dtype=float))),
         )
 
     # ------------------------------------------------------------------ commands
@@ -192,7 +194,11 @@ class FrankyBridge:
             began = time.monotonic()
             try:
                 robot.move(
-                    franky.CartesianMotion(franky.Affine(target[:3], quat), franky.ReferenceType.Absolute),
+                    franky.CartesianMotion(
+                        franky.Affine(target[:3], quat),
+                        franky.ReferenceType.Absolute,
+                        relative_dynamics_factor=self.config.dynamics_factor,
+                    ),
                     asynchronous=True,
                 )
                 grip = None
@@ -272,7 +278,9 @@ class FrankyBridge:
                 lin = np.where(outward, 0.0, lin)
                 reasons.append("linear velocity towards the workspace boundary zeroed")
             motion = franky.CartesianVelocityMotion(
-                franky.RobotVelocity(franky.Twist(lin, ang)), duration=franky.Duration(max(1, round(hold_s * 1e3)))
+                franky.RobotVelocity(franky.Twist(lin, ang)),
+                duration=franky.Duration(max(1, round(hold_s * 1e3))),
+                relative_dynamics_factor=self.config.dynamics_factor,
             )
             try:
                 robot.move(motion, asynchronous=True)
@@ -295,6 +303,28 @@ class FrankyBridge:
             except (franky.NetworkException, franky.ProtocolException) as exc:
                 raise self._lost(exc) from exc
         return bool(future.wait(wait_s)) if wait_s > 0 else False
+
+    def halt(self) -> None:
+        """Brake a twist motion to zero velocity at ``halt_dynamics_factor`` (the stale-command halt).
+
+        A zero twist leaves the arm's null space free: call :meth:`stop` once the braking is over to hold the joints.
+        """
+        import franky
+
+        with self._lock:
+            robot = self._require()
+            motion = franky.CartesianVelocityMotion(
+                franky.RobotVelocity(franky.Twist([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])),
+                duration=franky.Duration(1),
+                relative_dynamics_factor=self.config.halt_dynamics_factor,
+            )
+            try:
+                robot.move(motion, asynchronous=True)
+            except franky.ControlException as exc:
+                self.robot_error = str(exc)
+                raise RobotError(f"robot error: {exc}; call ~/recover") from exc
+            except (franky.NetworkException, franky.ProtocolException) as exc:
+                raise self._lost(exc) from exc
 
     def stop(self) -> None:
         """Stop the arm (decelerating) and end a waiting execute_action."""

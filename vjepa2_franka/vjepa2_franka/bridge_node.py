@@ -44,6 +44,7 @@ EXECUTOR_THREADS = 4  # ~/execute_action holds one while it waits; the others se
 BEST_EFFORT_1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
 _LIMITS = CommandLimits()  # the limit defaults are written once, in vjepa2_core.limits
 _WARN_THROTTLE_S = 1.0
+_HALTED_SPEED = 1e-4  # [m/s] commanded TCP speed at which a halt has braked
 
 
 @dataclass
@@ -83,6 +84,13 @@ class BridgeParams:
     arm_id: str = param("panda", "Prefix of frame and joint names (panda_link0, panda_joint1, ...)", configure=True)
     dynamics_factor: float = param(
         0.1, "franky relative dynamics factor (scales velocity, acceleration, jerk)", min=0.01, max=1.0, configure=True
+    )
+    halt_dynamics_factor: float = param(
+        0.5,
+        "Dynamics factor of the halt after a stale twist (brakes harder than it sped up)",
+        min=0.01,
+        max=1.0,
+        configure=True,
     )
     realtime_policy: str = param(
         "enforce",
@@ -154,6 +162,7 @@ class FrankyBridgeNode(ManagedNode):
             BridgeConfig(
                 hostname=s.robot_ip,
                 dynamics_factor=s.dynamics_factor,
+                halt_dynamics_factor=s.halt_dynamics_factor,
                 realtime_policy=s.realtime_policy,
                 limits=limits,
                 position_tolerance=s.position_tolerance,
@@ -196,19 +205,26 @@ class FrankyBridgeNode(ManagedNode):
         period = 1.0 / self.settings.state_rate
         backoff = self.settings.reconnect_min_s
         next_tick = time.monotonic()
+        loss_reported = halting = False
         while not self._stop_worker.is_set() and self.context.ok():
             bridge = self.bridge
             if bridge is None:
                 return
             if not bridge.connected:
+                if not loss_reported:
+                    loss_reported = True
+                    self._twist_deadline = None
+                    self._connection = (f"{bridge.lost_reason}; stopped commanding; reconnecting", ERROR)
+                    self.get_logger().error(f"{bridge.lost_reason}; stopped commanding; reconnecting with back-off")
                 try:
                     bridge.connect()
                 except RobotConnectionLost as exc:
-                    self._connection = (f"{exc}; retrying in {backoff:.1f} s", ERROR)
+                    lost = f"{bridge.lost_reason}; stopped commanding; " if bridge.lost_reason else ""
+                    self._connection = (f"{lost}reconnecting: {exc}; next try in {backoff:.1f} s", ERROR)
                     self._stop_worker.wait(backoff)
                     backoff = min(2 * backoff, self.settings.reconnect_max_s)
                     continue
-                backoff = self.settings.reconnect_min_s
+                backoff, loss_reported = self.settings.reconnect_min_s, False
                 self._counts["reconnects"] += 1
                 self._connection = ("connected (reconnected)", OK)
                 self.get_logger().info(f"reconnected to the Franka at {self.settings.robot_ip}")
@@ -217,13 +233,19 @@ class FrankyBridgeNode(ManagedNode):
                 deadline = self._twist_deadline
                 if deadline is not None and time.monotonic() >= deadline:
                     self._twist_deadline = None
-                    bridge.stop()
-                self._publish(bridge.snapshot())
+                    try:
+                        bridge.halt()
+                        halting = True
+                    except RobotError as exc:
+                        self.get_logger().error(str(exc), throttle_duration_sec=_WARN_THROTTLE_S)
+                snapshot = bridge.snapshot()
+                if halting and self._twist_deadline is None and snapshot.commanded_tcp_speed < _HALTED_SPEED:
+                    halting = False
+                    bridge.stop()  # braked: end the motion so that the arm holds its joints
+                self._publish(snapshot)
             except RobotConnectionLost as exc:
-                self._twist_deadline = None
-                self._connection = (f"{exc}; stopped commanding, reconnecting", ERROR)
-                self.get_logger().error(f"{exc}; stopped commanding; reconnecting with back-off")
-                continue
+                self._connection = (f"{exc}; stopped commanding; reconnecting", ERROR)
+                continue  # logged once, above
             except Exception as exc:  # a bug must not silently stop the state stream
                 if not self.context.ok():
                     return
@@ -320,8 +342,7 @@ class FrankyBridgeNode(ManagedNode):
             return response
         except RobotConnectionLost as exc:
             response.message = f"failed: {exc}; stopped commanding, reconnecting (see /diagnostics)"
-            self.get_logger().error(response.message)
-            return response
+            return response  # the state thread logs the loss once
         finally:
             self._execute_lock.release()
         self._counts["accepted"] += 1
