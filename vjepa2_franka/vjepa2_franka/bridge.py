@@ -30,6 +30,9 @@ from vjepa2_core.limits import (
 
 REALTIME_POLICIES = ("enforce", "ignore")
 _POLL_S = 0.002  # how often a blocking action looks at the motion
+# franky restarts its velocity profile on every preempting motion (a 20 ms stream of one twist covers ~half the
+# distance), so an unchanged twist is re-sent only when half of its hold time is over
+_TWIST_SAME = 1e-4  # [m/s, rad/s] twists closer than this are the same command
 
 
 class RobotConnectionLost(RuntimeError):
@@ -104,6 +107,7 @@ class FrankyBridge:
         self._gripper = None
         self._lock = threading.RLock()  # commands and (re)connection
         self._interrupt = 0  # bumped by stop(): ends a waiting execute_action
+        self._last_twist: tuple[np.ndarray, float] | None = None  # (linear+angular, monotonic send time)
 
     # ------------------------------------------------------------------ connection
     @property
@@ -191,6 +195,7 @@ class FrankyBridge:
             target = apply_action(start.state7(), clipped)
             quat = (Rotation.from_euler("xyz", clipped[3:6]) * Rotation.from_quat(start.quat_xyzw)).as_quat()
             interrupt = self._interrupt
+            self._last_twist = None
             began = time.monotonic()
             try:
                 robot.move(
@@ -277,6 +282,11 @@ class FrankyBridge:
                 outward = ((position + lin * hold_s < lo) & (lin < 0)) | ((position + lin * hold_s > hi) & (lin > 0))
                 lin = np.where(outward, 0.0, lin)
                 reasons.append("linear velocity towards the workspace boundary zeroed")
+            command, now = np.concatenate([lin, ang]), time.monotonic()
+            if self._last_twist is not None:
+                sent, at = self._last_twist
+                if np.max(np.abs(command - sent)) < _TWIST_SAME and now - at < hold_s / 2:
+                    return reasons  # the running motion already drives this twist
             motion = franky.CartesianVelocityMotion(
                 franky.RobotVelocity(franky.Twist(lin, ang)),
                 duration=franky.Duration(max(1, round(hold_s * 1e3))),
@@ -289,6 +299,7 @@ class FrankyBridge:
                 raise RobotError(f"robot error: {exc}; call ~/recover") from exc
             except (franky.NetworkException, franky.ProtocolException) as exc:
                 raise self._lost(exc) from exc
+            self._last_twist = (command, now)
         return reasons
 
     def move_gripper(self, width: float, wait_s: float = 0.0) -> bool:
@@ -313,6 +324,7 @@ class FrankyBridge:
 
         with self._lock:
             robot = self._require()
+            self._last_twist = None
             motion = franky.CartesianVelocityMotion(
                 franky.RobotVelocity(franky.Twist([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])),
                 duration=franky.Duration(1),
@@ -331,6 +343,7 @@ class FrankyBridge:
         import franky
 
         self._interrupt += 1
+        self._last_twist = None
         robot = self._robot
         if robot is None:
             return

@@ -44,6 +44,8 @@ EXECUTOR_THREADS = 4  # ~/execute_action holds one while it waits; the others se
 BEST_EFFORT_1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
 _LIMITS = CommandLimits()  # the limit defaults are written once, in vjepa2_core.limits
 _WARN_THROTTLE_S = 1.0
+# how long franky holds a twist without a renewal: the robot-side backstop behind the twist_timeout watchdog
+_TWIST_HOLD_S = 0.5
 _HALTED_SPEED = 1e-4  # [m/s] commanded TCP speed at which a halt has braked
 
 
@@ -127,7 +129,7 @@ class FrankyBridgeNode(ManagedNode):
         self._twist_deadline: float | None = None  # monotonic time the current twist goes stale
         self._connection = ("not connected", ERROR)
         self._rate = RateMeter()
-        self._counts = {"accepted": 0, "rejected": 0, "reconnects": 0}
+        self._counts = {"accepted": 0, "rejected": 0, "reconnects": 0, "stale_twist_halts": 0}
         commands = MutuallyExclusiveCallbackGroup()
         self._joint_pub = self.create_publisher(JointState, "joint_states", 10)
         self._pose_pub = self.create_publisher(
@@ -236,6 +238,10 @@ class FrankyBridgeNode(ManagedNode):
                     try:
                         bridge.halt()
                         halting = True
+                        self._counts["stale_twist_halts"] += 1
+                        self.get_logger().info(
+                            f"twist stream stale (none for {self.settings.twist_timeout} s): halting"
+                        )
                     except RobotError as exc:
                         self.get_logger().error(str(exc), throttle_duration_sec=_WARN_THROTTLE_S)
                 snapshot = bridge.snapshot()
@@ -300,7 +306,10 @@ class FrankyBridgeNode(ManagedNode):
             lin, ang = msg.twist.linear, msg.twist.angular
             timeout = self.settings.twist_timeout
             reasons = bridge.send_twist(
-                [lin.x, lin.y, lin.z], [ang.x, ang.y, ang.z], timeout, ee_frame=frame.endswith("_hand_tcp")
+                [lin.x, lin.y, lin.z],
+                [ang.x, ang.y, ang.z],
+                max(_TWIST_HOLD_S, timeout),
+                ee_frame=frame.endswith("_hand_tcp"),
             )
             self._twist_deadline = time.monotonic() + timeout
             self._counts["accepted"] += 1
