@@ -292,15 +292,21 @@ class FrankyBridge:
                 duration=franky.Duration(max(1, round(hold_s * 1e3))),
                 relative_dynamics_factor=self.config.dynamics_factor,
             )
-            try:
-                robot.move(motion, asynchronous=True)
-            except franky.ControlException as exc:
-                self.robot_error = str(exc)
-                raise RobotError(f"robot error: {exc}; call ~/recover") from exc
-            except (franky.NetworkException, franky.ProtocolException) as exc:
-                raise self._lost(exc) from exc
+            self._start(robot, motion)
             self._last_twist = (command, now)
         return reasons
+
+    def _start(self, robot: object, motion: object) -> None:
+        """Start ``motion`` asynchronously; a refusal becomes a RobotError, a dead link RobotConnectionLost."""
+        import franky
+
+        try:
+            robot.move(motion, asynchronous=True)
+        except franky.ControlException as exc:
+            self.robot_error = str(exc)
+            raise RobotError(f"robot error: {exc}; call ~/recover") from exc
+        except (franky.NetworkException, franky.ProtocolException) as exc:
+            raise self._lost(exc) from exc
 
     def move_gripper(self, width: float, wait_s: float = 0.0) -> bool:
         """Open the hand to ``width`` [m]; with ``wait_s`` > 0 wait that long for it and return whether it finished."""
@@ -330,13 +336,7 @@ class FrankyBridge:
                 duration=franky.Duration(1),
                 relative_dynamics_factor=self.config.halt_dynamics_factor,
             )
-            try:
-                robot.move(motion, asynchronous=True)
-            except franky.ControlException as exc:
-                self.robot_error = str(exc)
-                raise RobotError(f"robot error: {exc}; call ~/recover") from exc
-            except (franky.NetworkException, franky.ProtocolException) as exc:
-                raise self._lost(exc) from exc
+            self._start(robot, motion)
 
     def stop(self) -> None:
         """Stop the arm (decelerating) and end a waiting execute_action."""
