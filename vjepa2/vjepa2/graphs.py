@@ -63,6 +63,8 @@ def plan(args: dict[str, str]) -> list[NodeSpec]:
             parameters=params,
             remappings=[("image", "camera/image_raw"), ("image/compressed", "camera/image_raw/compressed")],
         ),
+        # vjepa2_planner: PlanToGoal (~/plan_to_goal) -> V-JEPA 2-AC + CEM -> safety layer -> execute_action
+        NodeSpec("vjepa2_planner", "planner_node", "vjepa2_planner", args["namespace"], parameters=params),
     ]
 
 
