@@ -408,7 +408,8 @@ def test_sub_goals_from_set_goal_servo_twist_debug_image(stack: Stack) -> None:
     streamed = stack.twists.messages[twists_before:]
     assert any(nonzero(m) for m in streamed) and not nonzero(streamed[-1])
     stamps = [stamp_s(m.header.stamp) for m in streamed if nonzero(m)]
-    assert np.all(np.diff(stamps) >= 0) and stamps[-1] > stamps[0], "each twist carries a fresh stamp"
+    # fresh stamps: from the (simulated) clock at sending time, so they advance with it
+    assert stamps[-1] > stamps[0] and np.mean(np.diff(stamps) > 0) > 0.9, np.diff(stamps)
     picture = stack.debug_images.wait_for(debug_before + 1)[-1]
     assert (picture.width, picture.height) == (3 * 256, 256)
     assert stack.ros.call(SetGoal, f"{SERVO}/set_goal", SetGoal.Request(clear=True)).success
