@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 
 from vjepa2_common import names
 from vjepa2_common.params import namespace, param
-from vjepa2_core.limits import CommandLimits
+from vjepa2_core.limits import GRIPPER_MAX_WIDTH, CommandLimits
 from vjepa2_core.planning import CEMConfig
 
 from .safety import SafetyLayer
@@ -84,6 +84,8 @@ class CEMParams:
 
 @dataclass
 class LimitsParams:
+    """The safety layer's limits; field for field vjepa2_core.limits.CommandLimits (its defaults)."""
+
     workspace_min: list[float] = param(
         list(_LIMITS.workspace_min), "TCP workspace box, lower corner in base_frame [m]", configure=True
     )
@@ -93,8 +95,15 @@ class LimitsParams:
     max_step_per_axis: float = param(
         _LIMITS.max_step_per_axis, "Largest dx, dy, dz of one step [m]", min=0.001, max=0.5, configure=True
     )
-    max_rotation_per_axis: float = param(
-        _LIMITS.max_rotation_per_axis, "Largest drx, dry, drz of one step [rad]", min=0.0, max=3.2, configure=True
+    max_delta_translation: float = param(
+        _LIMITS.max_delta_translation, "Largest translation norm of one step [m]", min=0.001, max=1.0, configure=True
+    )
+    max_delta_rotation: float = param(
+        _LIMITS.max_delta_rotation,
+        "Largest rotation of one step (Euler-vector norm) [rad]",
+        min=0.001,
+        max=3.2,
+        configure=True,
     )
     max_linear_speed: float = param(
         _LIMITS.max_linear_speed, "Largest twist speed [m/s]", min=0.001, max=2.0, configure=True
@@ -105,12 +114,10 @@ class LimitsParams:
 
     def limits(self) -> CommandLimits:
         return CommandLimits(
-            workspace_min=tuple(self.workspace_min),
-            workspace_max=tuple(self.workspace_max),
-            max_step_per_axis=self.max_step_per_axis,
-            max_rotation_per_axis=self.max_rotation_per_axis,
-            max_linear_speed=self.max_linear_speed,
-            max_angular_speed=self.max_angular_speed,
+            **{
+                f.name: tuple(getattr(self, f.name)) if f.name.startswith("workspace") else getattr(self, f.name)
+                for f in fields(CommandLimits)
+            }
         )
 
 
@@ -210,7 +217,7 @@ class PlannerParams:
         "PoseStamped", "Message type of topics.state (geometry_msgs)", choices=STATE_TYPES, configure=True
     )
     gripper_max_width: float = param(
-        0.08, "Finger opening at closure 0 [m] (closure = 1 - width / this)", min=0.001, configure=True
+        GRIPPER_MAX_WIDTH, "Finger opening at closure 0 [m] (closure = 1 - width / this)", min=0.001, configure=True
     )
     topics: TopicParams = namespace(TopicParams)
     services: ServiceParams = namespace(ServiceParams)

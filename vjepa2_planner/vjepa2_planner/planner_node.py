@@ -39,7 +39,7 @@ from vjepa2_common.messages import call_service, embedding_tokens, ns_to_stamp, 
 from vjepa2_common.node import run_node
 from vjepa2_common.params import declare_parameters, read_parameters
 from vjepa2_common.qos import qos_from_name
-from vjepa2_core.conventions import apply_action
+from vjepa2_core.conventions import apply_action, state_from_pose
 from vjepa2_core.limits import CommandError
 from vjepa2_msgs.action import PlanToGoal
 from vjepa2_msgs.msg import Embedding, PlannerStatus
@@ -332,7 +332,7 @@ class PlannerNode(ManagedNode):
         try:
             if not (np.all(np.isfinite(quat)) and abs(np.linalg.norm(quat) - 1.0) < 0.01):
                 raise CommandError(f"orientation {quat.tolist()} is not a unit quaternion")
-            self._safety.update_state(_state7(pos, quat, self._closure), stamp)
+            self._safety.update_state(state_from_pose(pos, quat, self._closure), stamp)
         except CommandError as exc:
             self._warn(f"ignored the end-effector state on {self.settings.topics.state}: {exc}")
             return
@@ -387,7 +387,7 @@ class PlannerNode(ManagedNode):
         stamp, pos, quat = min(self._poses, key=lambda item: abs(item[0] - stamp_ns))
         if abs(stamp - stamp_ns) > self.settings.state_sync_tolerance_s * NS_PER_S:
             return None
-        return _state7(pos, quat, self._closure)
+        return state_from_pose(pos, quat, self._closure)
 
     # ------------------------------------------------------------------------------------------ goals
     def _on_goal(self, request: PlanToGoal.Goal) -> GoalResponse:
@@ -892,11 +892,6 @@ class _NodeIO:
         return Motion(
             settled=bool(response.settled), settled_ns=self.now_ns(), state=np.array(response.state), message=message
         )
-
-
-def _state7(pos: np.ndarray, quat_xyzw: np.ndarray, closure: float) -> np.ndarray:
-    """V-JEPA 2-AC state: xyz, extrinsic-XYZ Euler, gripper closure."""
-    return np.concatenate([pos, Rotation.from_quat(quat_xyzw).as_euler("xyz"), [closure]])
 
 
 def _layer_norm(tokens: np.ndarray) -> np.ndarray:
