@@ -24,13 +24,16 @@ import pytest
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
+from rcl_interfaces.srv import SetParameters
 from rclpy.action import ActionClient
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
 from vjepa2_common.image import rgb_to_image
+from vjepa2_common.lifecycle_client import LifecycleClient, TransitionFailed
 from vjepa2_common.qos import qos_from_name
 from vjepa2_common.testing import (
     Collector,
@@ -573,3 +576,44 @@ def logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> Iterator[No
     report = getattr(request.node, "vjepa2_report_call", None)
     if report is not None and report.failed:
         stack.print_logs()
+
+
+def set_parameters(stack: Stack, node: str, **values: Any) -> None:
+    request = SetParameters.Request(
+        parameters=[Parameter(k.replace("__", "."), value=v).to_parameter_msg() for k, v in values.items()]
+    )
+    reply = stack.ros.call(SetParameters, f"{node}/set_parameters", request)
+    assert all(r.successful for r in reply.results), [r.reason for r in reply.results]
+
+
+def test_lifecycle_bad_checkpoint_stays_up_then_pose_target(stack: Stack) -> None:
+    """A failed configure leaves the node up (reason on /diagnostics); reconfigured for pose_target it plans again."""
+    lifecycle = LifecycleClient(stack.ros.node, BLOCKING)
+    targets = stack.stream(PoseStamped, "/servo_node/pose_target_cmds", 10)
+    lifecycle.change("deactivate")
+    lifecycle.change("cleanup")
+    try:
+        set_parameters(stack, BLOCKING, predictor__checkpoint="/nonexistent/vjepa2-ac-vitg.pt")
+        with pytest.raises(TransitionFailed):
+            lifecycle.change("configure")
+        status = stack.planner_values(BLOCKING, "lifecycle", lambda v: v["_level"] == DiagnosticStatus.ERROR)
+        assert "does not exist" in status["_message"] and lifecycle.state() == "unconfigured"
+        set_parameters(stack, BLOCKING, predictor__checkpoint="random", command_interface="pose_target")
+        lifecycle.change("configure")
+        lifecycle.change("activate")
+        index = len(targets.messages)
+        result = stack.send(BLOCKING, image_goal(stack, max_steps=1)).result()
+        assert result.steps_executed == 1, result.message
+        target = targets.first_after(index, lambda m: True, 5.0, "a pose target")
+        assert target.header.frame_id == "panda_link0"
+        low, high = stack.box
+        position = np.array([target.pose.position.x, target.pose.position.y, target.pose.position.z])
+        assert np.all(position >= low - 1e-6) and np.all(position <= high + 1e-6)
+    finally:
+        if lifecycle.state() == "active":
+            lifecycle.change("deactivate")
+        if lifecycle.state() == "inactive":
+            lifecycle.change("cleanup")
+        set_parameters(stack, BLOCKING, predictor__checkpoint="random", command_interface="execute_action")
+        lifecycle.change("configure")
+        lifecycle.change("activate")

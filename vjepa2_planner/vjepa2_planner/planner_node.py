@@ -692,6 +692,8 @@ class PlannerNode(ManagedNode):
             if self.settings.publish_debug_image:
                 picture = debug_image(self._camera_rgb, goal_rgb, self._energies, self._tolerance)
                 self._debug_pub.publish(rgb_to_image(picture, msg.header.stamp, self.settings.base_frame))
+        if status.phase == Phase.EXECUTING and status.execute_time_s == 0.0 and status.message.startswith("safety:"):
+            self._warn(f"step {status.step}: {status.message}", key="clipped")
         if plan is not None and status.phase == Phase.EXECUTING and status.execute_time_s == 0.0:
             self._plan_latency.add(plan.seconds)
             if self._marker_pub is not None:
