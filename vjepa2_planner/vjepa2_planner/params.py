@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 
 from vjepa2_common import names
 from vjepa2_common.params import namespace, param
+from vjepa2_core.devices import CANONICAL_DTYPES, DEVICE_CHOICES
 from vjepa2_core.limits import GRIPPER_MAX_WIDTH, CommandLimits
 from vjepa2_core.planning import CEMConfig
 
@@ -17,7 +18,6 @@ from .safety import SafetyLayer
 
 COMMAND_INTERFACES = ("execute_action", "servo_twist", "pose_target")
 STATE_TYPES = ("PoseStamped", "TransformStamped")
-DTYPES = ("float32", "bfloat16", "float16")
 _LIMITS = CommandLimits()
 _CEM = CEMConfig()
 
@@ -41,8 +41,8 @@ class PredictorParams:
         16, "Tokens per image side of one frame (crop_size / 16; files do not store it)", min=1, configure=True
     )
     seed: int = param(0, "random: weight seed", min=0, configure=True)
-    device: str = param("cpu", "Torch device: cpu, cuda or cuda:N", configure=True)
-    dtype: str = param("float32", "Weights and compute dtype", choices=DTYPES, configure=True)
+    device: str = param("cpu", f"Torch device: {' | '.join(DEVICE_CHOICES)}", configure=True)
+    dtype: str = param("float32", "Weights and compute dtype", choices=CANONICAL_DTYPES, configure=True)
     torch_threads: int = param(0, "torch intra-op threads; 0 = torch's default", min=0, max=256, configure=True)
 
 

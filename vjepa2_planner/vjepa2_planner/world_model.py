@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from vjepa2_core.checkpoint import CheckpointError, load_ac_predictor
+from vjepa2_core.devices import parse_dtype, resolve_device
 from vjepa2_core.models import ACPredictor, ACPredictorConfig
 from vjepa2_core.planning import CEMConfig, cem_plan, energy, predictor_step
 
-DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 #: checkpoint value that builds a predictor of the given size with random weights (tests, set-up checks)
 RANDOM_CHECKPOINT = "random"
 
@@ -66,16 +66,12 @@ class PlannerModel:
     """A loaded AC predictor with the checks and the CEM call the planner node needs. Not thread-safe."""
 
     def __init__(self, spec: PredictorSpec, expected_model_id: str = "") -> None:
-        if spec.dtype not in DTYPES:
-            raise ModelLoadError(f"predictor.dtype '{spec.dtype}' is not one of {', '.join(DTYPES)}")
         try:
-            self.device = torch.device(spec.device)
-        except (RuntimeError, ValueError) as exc:
-            raise ModelLoadError(f"predictor.device '{spec.device}' is not a torch device (cpu, cuda, cuda:N)") from exc
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ModelLoadError(f"predictor.device is '{spec.device}' but CUDA is not available here; use cpu")
+            self.device = resolve_device(spec.device)
+            self.dtype = parse_dtype(spec.dtype)
+        except ValueError as exc:
+            raise ModelLoadError(f"predictor.device / predictor.dtype: {exc}") from exc
         self.spec = spec
-        self.dtype = DTYPES[spec.dtype]
         self.expected_model_id = expected_model_id
         self.predictor = self._load(spec).eval()
         cfg = self.predictor.cfg
