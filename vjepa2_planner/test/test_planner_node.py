@@ -48,7 +48,7 @@ from vjepa2_common.testing import (
 from vjepa2_core.checkpoint import save_pretrained
 from vjepa2_core.models import EncoderConfig, VisionEncoder
 from vjepa2_msgs.action import PlanToGoal
-from vjepa2_msgs.msg import PlannerStatus
+from vjepa2_msgs.msg import Embedding, PlannerStatus
 from vjepa2_msgs.srv import RenderGoal, SetGoal
 
 CROP = 64  # 4 x 4 tokens of 16 px
@@ -119,6 +119,7 @@ class Stack:
         self.poses = self.stream(PoseStamped, "/franka_robot_state_broadcaster/current_pose", BEST_EFFORT)
         self.diagnostics = self.stream(DiagnosticArray, "/diagnostics", 10)
         self.debug_images = self.ros.collect(Image, f"{SERVO}/debug_image")
+        self.embeddings = self.stream(Embedding, "/embedding", 5)
         self.estop = self.ros.node.create_publisher(Bool, ESTOP_TOPIC, LATCHED)
         # rclpy's ActionClient files a request under its sequence number only after sending it: a response handled
         # by another executor thread in between is dropped. Requests are therefore sent from a callback of the
@@ -423,6 +424,16 @@ def test_goal_image_runs_end_to_end_with_feedback_and_result(stack: Stack) -> No
     assert executing and all(m.plan_time_s > 0 for m in executing)
     assert any(m.execute_time_s > 0 for m in executing) and PlannerStatus.ENCODING in states
     assert max(abs(v) for v in executing[0].chosen_action[:3]) <= 0.075 + 1e-9
+
+
+def test_goal_embedding_of_the_current_view_is_reached(stack: Stack) -> None:
+    """A goal embedding of what the camera sees now: energy ~0 <= tolerance at step 0, success (REACHED)."""
+    index = len(stack.embeddings.messages)
+    embedding = stack.embeddings.first_after(index, lambda m: True, 10.0, "an embedding")
+    goal = PlanToGoal.Goal(goal_embeddings=[embedding], energy_tolerance=0.05)
+    result = stack.send(BLOCKING, goal).result()
+    assert result.success and result.outcome == PlanToGoal.Result.REACHED, result.message
+    assert result.steps_executed == 0 and result.final_energy <= 0.05
 
 
 def test_sub_goals_from_set_goal_servo_twist_debug_image(stack: Stack) -> None:
