@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from vjepa2_common.params import check_parameter_file, schema_specs
 from vjepa2_core.limits import CommandError, CommandLimits
@@ -137,3 +138,18 @@ def test_plan_yaml_and_readme_document_every_parameter() -> None:
     for spec in schema_specs(PlannerParams):
         assert f"`{spec.name}`" in readme, f"README lacks {spec.name}"
         assert spec.name.rsplit(".", 1)[-1] + ":" in text, f"plan.yaml lacks {spec.name}"
+
+
+def test_rotation_that_tilts_the_tcp_too_far_is_dropped() -> None:
+    from vjepa2_core.conventions import state_from_pose
+    from vjepa2_core.limits import TCP_DOWN
+
+    safety = fresh_safety()
+    safety.update_state(state_from_pose(STATE[:3], TCP_DOWN.as_quat(), 0.0), T0)
+    small = safety.check_action([0, 0, 0, 0.2, 0, 0, 0], T0)
+    assert not small.clipped and np.isclose(small.action[3], 0.2)
+    big = safety.check_action([0, 0, 0, 0.79, 0.0, 0, 0], T0)  # within max_delta_rotation, but tilt 0.79 ...
+    safety.update_state(state_from_pose(STATE[:3], (Rotation.from_rotvec([0.5, 0, 0]) * TCP_DOWN).as_quat(), 0.0), T0)
+    over = safety.check_action([0.0, 0.0, 0.0, 0.7, 0.0, 0.0, 0.0], T0)  # ... from 0.5: 1.2 > max_tcp_tilt 1.0
+    assert not big.clipped
+    assert over.clipped and np.allclose(over.action[3:6], 0) and "max_tcp_tilt" in over.reasons[0]

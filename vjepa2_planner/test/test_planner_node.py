@@ -397,6 +397,17 @@ def wait_moving(stack: Stack, goal: Goal, start_index: int, timeout: float = 30.
         raise AssertionError(f"the goal ended before it moved: {goal.result().message}")
 
 
+def assert_stopped(stack: Stack, start_index: int) -> None:
+    """Once a goal's result is in: no non-zero twist stamped after it, and the arm at rest.
+
+    By stamp, not by arrival: this process may still be delivering twists sent before the result.
+    """
+    result_stamp = stamp_s(stack.poses.wait_count(len(stack.poses.messages) + 1).header.stamp)
+    assert_at_rest(stack)
+    late = [stamp_s(m.header.stamp) - result_stamp for m in stack.twists.messages[start_index:] if nonzero(m)]
+    assert not [t for t in late if t > 0.05], f"non-zero twists {late} s after the result"
+
+
 def assert_at_rest(stack: Stack) -> None:
     """After the arm's deceleration (0.5 s of states), it stays put for another 0.5 s: nothing commands it."""
     stack.poses.wait_count(len(stack.poses.messages) + 25)
@@ -536,9 +547,7 @@ def test_cancel_stops_motion(stack: Stack) -> None:
     result = goal.result()
     assert result.outcome == PlanToGoal.Result.CANCELED and "canceled" in result.message
     assert goal.status() == 5  # action_msgs/GoalStatus.STATUS_CANCELED
-    settled = len(stack.twists.messages)
-    assert_at_rest(stack)
-    assert not any(nonzero(m) for m in stack.twists.messages[settled:])
+    assert_stopped(stack, start)
 
 
 def test_second_goal_preempts_the_first(stack: Stack) -> None:
@@ -598,9 +607,7 @@ def test_encoder_killed_mid_goal_aborts_then_next_goal_works(stack: Stack, check
     try:
         result = goal.result()
         assert result.outcome == PlanToGoal.Result.ERROR and "embedding" in result.message, result.message
-        index = len(stack.twists.messages)
-        assert_at_rest(stack)
-        assert not any(nonzero(m) for m in stack.twists.messages[index:])
+        assert_stopped(stack, start)
     finally:
         stack.start_encoder(checkpoints["right"])
     stack.encoder_active()

@@ -112,6 +112,21 @@ class LimitsParams:
         _LIMITS.max_angular_speed, "Largest twist rate [rad/s]", min=0.001, max=5.0, configure=True
     )
 
+    max_tcp_tilt: float = param(
+        _LIMITS.max_tcp_tilt,
+        "Largest angle between the TCP z axis and straight down [rad]",
+        min=0.01,
+        max=1.5707963,
+        configure=True,
+    )
+    max_tcp_yaw: float = param(
+        _LIMITS.max_tcp_yaw,
+        "Largest TCP turn about the vertical from the home orientation [rad]",
+        min=0.01,
+        max=3.1415927,
+        configure=True,
+    )
+
     def limits(self) -> CommandLimits:
         return CommandLimits(
             **{

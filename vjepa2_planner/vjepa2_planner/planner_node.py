@@ -105,6 +105,7 @@ class PlannerNode(ManagedNode):
         self.settings: PlannerParams = declare_parameters(self, PlannerParams, frozen_state=self.configured_state)
         self._input_group = MutuallyExclusiveCallbackGroup()
         self._embedding_group = MutuallyExclusiveCallbackGroup()  # never queued behind state or image callbacks
+        self._state_group = MutuallyExclusiveCallbackGroup()  # never queued behind image callbacks
         self._estop_group = MutuallyExclusiveCallbackGroup()
         self._client_group = ReentrantCallbackGroup()
         self._service_group = MutuallyExclusiveCallbackGroup()
@@ -230,7 +231,7 @@ class PlannerNode(ManagedNode):
         state_type = PoseStamped if s.state_type == "PoseStamped" else TransformStamped
         self._inputs = [
             sub(Embedding, s.topics.embedding, self._on_embedding, 5, callback_group=self._embedding_group),
-            sub(state_type, s.topics.state, self._on_state, best_effort, callback_group=self._input_group),
+            sub(state_type, s.topics.state, self._on_state, best_effort, callback_group=self._state_group),
             sub(Bool, s.topics.estop, self._on_estop, LATCHED, callback_group=self._estop_group),
         ]
         if s.topics.gripper_state:
@@ -905,7 +906,7 @@ def _layer_norm(tokens: np.ndarray) -> np.ndarray:
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(PlannerNode, args, num_threads=8)
+    return run_node(PlannerNode, args, num_threads=10)
 
 
 if __name__ == "__main__":

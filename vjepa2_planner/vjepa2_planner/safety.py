@@ -21,8 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
-from vjepa2_core.limits import CommandError, CommandLimits, check_twist, clip_action
+from vjepa2_core.conventions import EULER_SEQ
+from vjepa2_core.limits import CommandError, CommandLimits, check_twist, clip_action, orientation_excess
 
 NS_PER_S = 1_000_000_000
 
@@ -154,9 +156,20 @@ class SafetyLayer:
         except CommandError:
             self._count("invalid_action")
             raise
+        clipped = np.asarray(clipped, dtype=float)
+        if np.any(clipped[3:6]):
+            target = Rotation.from_euler(EULER_SEQ, clipped[3:6]) * Rotation.from_euler(EULER_SEQ, state[3:6])
+            now = orientation_excess(Rotation.from_euler(EULER_SEQ, state[3:6]).as_quat(), self.limits)
+            after = orientation_excess(target.as_quat(), self.limits)
+            if after > 0 and after > now:
+                reasons.append(
+                    f"rotation delta dropped: the TCP would leave max_tcp_tilt {self.limits.max_tcp_tilt:g} / "
+                    f"max_tcp_yaw {self.limits.max_tcp_yaw:g} rad by {after:.3f} rad"
+                )
+                clipped[3:6] = 0.0
         if reasons:
             self._count("clipped")
-        return SafeAction(action=np.asarray(clipped, dtype=float), requested=requested, reasons=tuple(reasons))
+        return SafeAction(action=clipped, requested=requested, reasons=tuple(reasons))
 
     def check_twist(self, linear: Sequence[float], angular: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         """Scale a twist down to the speed limits (direction kept); CommandError (counted) for NaN/Inf."""
