@@ -162,3 +162,14 @@ def test_check_parameter_file(tmp_path: Path) -> None:
     path.write_text("a: [unclosed")
     with pytest.raises(ValueError, match="cannot read parameter file"):
         parameter_file_values(path, "demo")
+
+
+def test_namespace_wildcard_sections_match_in_every_namespace(tmp_path: Path) -> None:
+    """As in rcl, ``/**/name`` matches the node in the root namespace too (what vjepa2/config files use)."""
+    path = tmp_path / "graph.yaml"
+    path.write_text(
+        yaml.safe_dump({"/**/demo": {"ros__parameters": {"gain": 2.0}}, "/**/other": {"ros__parameters": {"x": 1}}})
+    )
+    for node_namespace in ("/", "/robot1", "/a/b"):
+        assert parameter_file_values(path, "demo", node_namespace) == {"gain": 2.0}
+    assert parameter_file_values(path, "demos") == {}

@@ -153,7 +153,7 @@ class SimNode(Node):
             read_only=True,
         )
         p["goal_camera"] = declare(
-            self, "goal_camera", "exterior", "Camera of ~/goal_image", choices=CAMERAS, read_only=True
+            self, "goal_camera", "exterior", "Default camera of ~/render_goal", choices=CAMERAS, read_only=True
         )
         p["max_delta_translation"] = declare(
             self,
