@@ -125,6 +125,9 @@ def test_world_model_embedding_checks_and_plan() -> None:
     )
     assert iterations == [0, 1, 2] and plan.actions.shape == (1, 7) and np.isfinite(plan.energy)
     assert np.all(np.abs(plan.actions[0, :3]) <= 0.075 + 1e-6)
+    assert plan.elite_first_actions is not None and plan.elite_first_actions.shape == (2, 7)
+    warm = model.plan(tokens, STATE, goal, CEMConfig(samples=8, iterations=2, top_k=2), 1, None, plan)
+    assert warm.actions.shape == (1, 7) and np.isfinite(warm.energy)
 
 
 def test_plan_yaml_and_readme_document_every_parameter() -> None:

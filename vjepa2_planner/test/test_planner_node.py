@@ -350,7 +350,7 @@ def stack(
             "vjepa2_planner",
             "planner_node",
             name="vjepa2_planner",
-            params=planner_params(start, **{"command_interface": "servo_twist"}),
+            params=planner_params(start, **{"command_interface": "servo_twist", "cem.warm_start": True}),
         )
         s.node(
             "vjepa2_planner",

@@ -157,6 +157,7 @@ class LoopSettings:
     max_steps: int
     cem: CEMConfig
     seed: int = 0
+    warm_start: bool = False  # each step's CEM starts from the previous step's plan (within a sub-goal)
 
 
 def run_goal(
@@ -183,6 +184,7 @@ def run_goal(
             last = index == len(goals) - 1
             budget = steps_per_goal[index] if index < len(steps_per_goal) and steps_per_goal[index] else None
             taken = 0
+            previous: Plan | None = None
             while True:
                 control.raise_if_stopped()
                 io.feedback(Status(Phase.ENCODING, goal_index=index, step=steps, message="waiting for a fresh frame"))
@@ -231,8 +233,20 @@ def run_goal(
                             history,
                         )
                     break
-                plan = _plan_step(model, obs, goal, settings, steps, base, io, control)
+                warm = previous if settings.warm_start else None
+                plan = previous = _plan_step(model, obs, goal, settings, steps, base, io, control, warm)
                 control.raise_if_stopped()
+                if plan.should_stop:  # CEM's stop rule: nothing beats standing still
+                    if last:
+                        return GoalResult(
+                            Outcome.MAX_STEPS,
+                            f"stop rule: no candidate beats no motion by cem.stop_margin; energy {energy:.4f} > "
+                            f"tolerance {settings.energy_tolerance:g} after {steps} step(s)",
+                            energy,
+                            steps,
+                            history,
+                        )
+                    break
                 try:
                     safe = safety.check_action(plan.actions[0], io.now_ns())
                 except MotionBlocked as exc:
@@ -268,7 +282,7 @@ def run_goal(
     except GoalStopped as exc:
         outcome = control.outcome if control.outcome is not None else Outcome.ERROR
         return GoalResult(outcome, control.reason or str(exc), energy, steps, history)
-    except (LoopError, EmbeddingMismatch, CommandError) as exc:
+    except (LoopError, EmbeddingMismatch, CommandError, FloatingPointError) as exc:
         return GoalResult(Outcome.ERROR, str(exc), energy, steps, history)
     return GoalResult(Outcome.ERROR, "no goals given", energy, steps, history)
 
@@ -282,6 +296,7 @@ def _plan_step(
     base: Status,
     io: LoopIO,
     control: GoalControl,
+    warm_start: Plan | None,
 ) -> Plan:
     best = [float("inf")]
     energies: list[float] = []
@@ -295,4 +310,4 @@ def _plan_step(
         io.feedback(base)
 
     io.feedback(base)
-    return model.plan(obs.tokens, obs.state, goal, settings.cem, settings.seed + step, on_iteration)
+    return model.plan(obs.tokens, obs.state, goal, settings.cem, settings.seed + step, on_iteration, warm_start)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 
 from vjepa2_common import names
 from vjepa2_common.params import namespace, param
+from vjepa2_core.cem import BOUNDS
 from vjepa2_core.devices import CANONICAL_DTYPES, DEVICE_CHOICES
 from vjepa2_core.limits import GRIPPER_MAX_WIDTH, CommandLimits
 from vjepa2_core.planning import CEMConfig
@@ -48,38 +49,100 @@ class PredictorParams:
 
 @dataclass
 class CEMParams:
+    """vjepa2_core.planning.CEMConfig field for field (its defaults: the paper's robot setting), plus the seed and
+    whether to warm start."""
+
     samples: int = param(_CEM.samples, "Candidate action sequences per CEM iteration", min=1, configure=True)
     iterations: int = param(_CEM.iterations, "CEM iterations per planned action", min=1, configure=True)
-    top_k: int = param(_CEM.top_k, "Elites kept per iteration (<= samples)", min=1, configure=True)
+    top_k: int = param(
+        _CEM.top_k, "Elites kept per iteration (<= samples; >= 2 with std_unbiased)", min=1, configure=True
+    )
     horizon: int = param(
         _CEM.horizon, "Planned actions per CEM call (the first is executed)", min=1, max=16, configure=True
     )
-    max_translation: float = param(
-        _CEM.max_translation, "Sampling box on dx, dy, dz [m]", min=0.001, max=0.5, configure=True
+    bound: str = param(
+        _CEM.bound,
+        "box: clip dx, dy, dz each to max_translation (official code); l1: the paper's L1 ball of that radius",
+        choices=BOUNDS,
+        configure=True,
     )
-    max_gripper: float = param(_CEM.max_gripper, "Sampling box on dgripper", min=0.0, max=1.0, configure=True)
+    max_translation: float = param(
+        _CEM.max_translation, "Sampling bound on dx, dy, dz [m]", min=0.001, max=0.5, configure=True
+    )
+    plan_rotation: bool = param(
+        _CEM.plan_rotation, "Plan drx, dry, drz (jepa-wms); false: fixed to 0 (official)", configure=True
+    )
+    max_rotation: float = param(
+        _CEM.max_rotation, "Per-axis bound on drx, dry, drz [rad]", min=0.001, max=1.0, configure=True
+    )
+    plan_gripper: bool = param(_CEM.plan_gripper, "Plan dgripper (false: fixed to 0)", configure=True)
+    max_gripper: float = param(_CEM.max_gripper, "Bound on dgripper", min=0.001, max=1.0, configure=True)
+    init_std_translation: float = param(
+        _CEM.init_std_translation, "Initial std of dx, dy, dz [m]", min=0.0, configure=True
+    )
+    init_std_rotation: float = param(
+        _CEM.init_std_rotation, "Initial std of drx, dry, drz [rad]", min=0.0, configure=True
+    )
     init_std_gripper: float = param(_CEM.init_std_gripper, "Initial std of dgripper", min=0.0, configure=True)
-    momentum_mean: float = param(_CEM.momentum_mean, "Momentum of the mean (xyz)", min=0.0, max=0.999, configure=True)
-    momentum_std: float = param(_CEM.momentum_std, "Momentum of the std (xyz)", min=0.0, max=0.999, configure=True)
+    momentum_mean: float = param(
+        _CEM.momentum_mean, "Momentum of the mean (xyz, rotation)", min=0.0, max=0.999, configure=True
+    )
+    momentum_std: float = param(
+        _CEM.momentum_std, "Momentum of the std (xyz, rotation)", min=0.0, max=0.999, configure=True
+    )
     momentum_mean_gripper: float = param(
         _CEM.momentum_mean_gripper, "Momentum of the mean (gripper)", min=0.0, max=0.999, configure=True
     )
     momentum_std_gripper: float = param(
         _CEM.momentum_std_gripper, "Momentum of the std (gripper)", min=0.0, max=0.999, configure=True
     )
-    plan_gripper: bool = param(_CEM.plan_gripper, "Plan dgripper (false: fixed to 0)", configure=True)
+    std_unbiased: bool = param(
+        _CEM.std_unbiased, "Elites' std unbiased (torch.std, official); false: biased", configure=True
+    )
     gripper_deadband: float = param(
         _CEM.gripper_deadband, "|dgripper| below this is executed as 0", min=0.0, max=1.0, configure=True
     )
+    close_gripper: int = param(
+        -1,
+        "Force dgripper = +1 from this horizon step on (official close_gripper); -1 = off",
+        min=-1,
+        max=16,
+        configure=True,
+    )
+    warm_start: bool = param(
+        False, "Start each step's CEM from the previous step's shifted plan (beyond the paper)", configure=True
+    )
+    warm_start_shift: int = param(
+        _CEM.warm_start_shift, "Executed steps dropped from the previous plan", min=0, max=16, configure=True
+    )
+    warm_start_keep_std: bool = param(
+        _CEM.warm_start_keep_std, "Warm start the std too (false: the mean only)", configure=True
+    )
+    noise_beta: float = param(
+        _CEM.noise_beta, "iCEM coloured noise exponent along the horizon (0: white)", min=0.0, max=5.0, configure=True
+    )
+    keep_elites: float = param(
+        _CEM.keep_elites, "iCEM: fraction of elites carried into the next iteration", min=0.0, max=1.0, configure=True
+    )
+    early_stop_patience: int = param(
+        _CEM.early_stop_patience, "Stop after this many iterations without improvement (0: off)", min=0, configure=True
+    )
+    early_stop_rtol: float = param(_CEM.early_stop_rtol, "Relative improvement that counts", min=0.0, configure=True)
+    deadline_s: float = param(_CEM.deadline_s, "Anytime deadline per CEM call [s] (0: off)", min=0.0, configure=True)
+    stop_rule: bool = param(
+        _CEM.stop_rule, "End the (sub-)goal when no candidate beats no motion by stop_margin", configure=True
+    )
+    stop_margin: float = param(_CEM.stop_margin, "Energy margin of the stop rule", min=0.0, configure=True)
     chunk_size: int = param(
         _CEM.chunk_size, "Evaluate samples in chunks of this many (0: all at once)", min=0, configure=True
     )
     seed: int = param(0, "Seed of the CEM noise (step i of a goal uses seed + i)", min=0, configure=True)
 
     def config(self) -> CEMConfig:
-        """vjepa2_core's CEMConfig with these values (same field names)."""
-        known = {f.name for f in fields(CEMConfig)}
-        return CEMConfig(**{f.name: getattr(self, f.name) for f in fields(self) if f.name in known})
+        """vjepa2_core's CEMConfig with these values (same field names; close_gripper -1 = None)."""
+        values = {f.name: getattr(self, f.name) for f in fields(CEMConfig)}
+        values["close_gripper"] = None if self.close_gripper < 0 else self.close_gripper
+        return CEMConfig(**values)
 
 
 @dataclass

@@ -605,6 +605,7 @@ class PlannerNode(ManagedNode):
             max_steps=request.max_steps or s.max_steps,
             cem=s.cem.config(),
             seed=s.cem.seed,
+            warm_start=s.cem.warm_start,
         )
         io.goals = goals
         result = run_goal(

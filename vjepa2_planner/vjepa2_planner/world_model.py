@@ -1,7 +1,8 @@
 """The planner's model side, free of ROS: load the V-JEPA 2-AC predictor, check embeddings against it, plan.
 
-Everything numeric is vjepa2_core's (the checkpoint loaders, ``cem_plan``, ``energy``, the pose
-integration); this module turns node parameters into those calls and failures into one clear error.
+Everything numeric is vjepa2_core's (the checkpoint loaders, :class:`~vjepa2_core.world_model.ACWorldModel`:
+cached rollouts and CEM, ``energy``); this module turns node parameters into those calls and failures into one
+clear error.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import torch
 from vjepa2_core.checkpoint import CheckpointError, load_ac_predictor
 from vjepa2_core.devices import parse_dtype, resolve_device
 from vjepa2_core.models import ACPredictor, ACPredictorConfig
-from vjepa2_core.planning import CEMConfig, cem_plan, energy, predictor_step
+from vjepa2_core.planning import CEMConfig, PlanResult, energy
+from vjepa2_core.world_model import ACWorldModel
 
 #: checkpoint value that builds a predictor of the given size with random weights (tests, set-up checks)
 RANDOM_CHECKPOINT = "random"
@@ -54,8 +56,11 @@ class Plan:
     actions: np.ndarray  # [H, 7]
     energy: float  # energy of the returned plan
     energy_per_iteration: list[float] = field(default_factory=list)
-    elite_first_actions: np.ndarray | None = None  # [K, 7] of the last iteration, when the planner reports them
+    elite_first_actions: np.ndarray | None = None  # [K, 7] of the last iteration
     seconds: float = 0.0
+    should_stop: bool = False  # CEM's stop rule: no candidate beats "no motion" by cem.stop_margin
+    stop_reason: str = "iterations"  # "iterations", "early_stop" or "deadline"
+    result: PlanResult | None = None  # vjepa2_core's result (the warm start of the next call)
 
 
 #: ``on_iteration(iteration (0-based), elite energy, mean first action [7])``; raise to stop planning
@@ -79,7 +84,7 @@ class PlannerModel:
         self.grid = (1, cfg.grid_h, cfg.grid_w)
         self.dim = cfg.enc_embed_dim
         self.model_id = f"ac_predictor:{Path(spec.checkpoint).name or spec.checkpoint}"
-        self._step = predictor_step(self.predictor, cfg.tokens_per_frame)
+        self.world = ACWorldModel(self.predictor)
 
     def _load(self, spec: PredictorSpec) -> ACPredictor:
         if spec.checkpoint == RANDOM_CHECKPOINT:
@@ -149,23 +154,36 @@ class PlannerModel:
         config: CEMConfig,
         seed: int,
         on_iteration: IterationCallback | None = None,
+        warm_start: Plan | None = None,
     ) -> Plan:
-        """CEM from the observation ``tokens`` [N, D] and ``state`` [7] towards ``goal`` [N, D]."""
+        """CEM from the observation ``tokens`` [N, D] and ``state`` [7] towards ``goal`` [N, D] (cached rollouts).
+
+        ``warm_start``: the previous step's plan (shifted by vjepa2_core), or None for the paper's cold start.
+        """
         generator = torch.Generator(device=self.device).manual_seed(seed)
         context = torch.from_numpy(np.ascontiguousarray(tokens)).to(self.device, self.dtype)
+        state_t = torch.as_tensor(np.asarray(state, np.float32), device=self.device).reshape(1, 7)
         goal_t = torch.from_numpy(np.ascontiguousarray(goal)).to(self.device, torch.float32)
-        state_t = torch.as_tensor(np.asarray(state, np.float32), device=self.device)
 
-        def iteration(i: int, elite_energy: float, mean_action: torch.Tensor) -> None:
+        def iteration(i: int, elite_energy: float, mean_action: torch.Tensor, _elites: torch.Tensor) -> None:
             if on_iteration is not None:
                 on_iteration(i, elite_energy, mean_action.detach().float().cpu().numpy())
 
-        result = cem_plan(self._step, context, state_t, goal_t, config, generator, iteration)
+        self.world.observe(context, None, state_t)
+        previous = warm_start.result if warm_start is not None else None
+        result = self.world.plan(goal_t, config, generator, iteration, previous)
+        if not np.isfinite(result.energy):
+            raise FloatingPointError("the AC predictor produced non-finite features; check the checkpoint and inputs")
+        elites = result.elite_first_actions
         return Plan(
             actions=result.actions.detach().float().cpu().numpy().astype(float),
             energy=float(result.energy),
             energy_per_iteration=list(result.energy_per_iteration),
+            elite_first_actions=None if elites is None else elites.detach().float().cpu().numpy().astype(float),
             seconds=float(result.seconds),
+            should_stop=bool(result.should_stop),
+            stop_reason=result.stop_reason,
+            result=result,
         )
 
     def release(self) -> None:
