@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import os
-import random
 import signal
 import sys
 import threading
@@ -42,6 +41,7 @@ from vjepa2_common.testing import (
     ProcessLauncher,
     RosHarness,
     executable_path,
+    isolate_ros,
     ros_args,
     wait_until,
 )
@@ -68,11 +68,7 @@ BOX_HALF = 0.04  # [m] the planners' workspace box: the start pose +- this
 def ros_isolation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """One random DDS domain (loopback only) for this module's stack; overrides the per-test fixture."""
     patch = pytest.MonkeyPatch()
-    domain = random.SystemRandom().randint(1, 101)
-    patch.setenv("ROS_DOMAIN_ID", str(domain))
-    patch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    patch.setenv("ROS_LOG_DIR", str(tmp_path_factory.mktemp("ros_log")))
-    patch.setenv("RCUTILS_COLORIZED_OUTPUT", "0")
+    domain = isolate_ros(patch, tmp_path_factory)
     yield domain
     patch.undo()
 

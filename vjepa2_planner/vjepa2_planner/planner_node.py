@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -169,18 +169,7 @@ class PlannerNode(ManagedNode):
 
             torch.set_num_threads(s.predictor.torch_threads)
         p = s.predictor
-        spec = PredictorSpec(
-            checkpoint=p.checkpoint,
-            entry=p.entry,
-            enc_embed_dim=p.enc_embed_dim,
-            embed_dim=p.embed_dim,
-            depth=p.depth,
-            num_heads=p.num_heads,
-            grid_size=p.grid_size,
-            seed=p.seed,
-            device=p.device,
-            dtype=p.dtype,
-        )
+        spec = PredictorSpec(**{f.name: getattr(p, f.name) for f in fields(PredictorSpec)})
         started = time.monotonic()
         self._model = PlannerModel(spec, expected_model_id=s.encoder_model_id)
         if p.checkpoint == "random":
