@@ -20,6 +20,13 @@ from .safety import SafetyLayer
 COMMAND_INTERFACES = ("execute_action", "servo_twist", "pose_target")
 STATE_TYPES = ("PoseStamped", "TransformStamped")
 _LIMITS = CommandLimits()
+
+
+def _relative(name: str) -> str:
+    """A default name relative to the node's namespace (the same as vjepa2_common.names in the root namespace)."""
+    return name.lstrip("/")
+
+
 _CEM = CEMConfig()
 
 
@@ -229,40 +236,60 @@ class ServoParams:
 
 @dataclass
 class TopicParams:
+    """Relative names resolve in the planner's namespace (``vjepa2-launch plan namespace:=robot1``)."""
+
     embedding: str = param(
-        names.EMBEDDING_TOPIC, "vjepa2_msgs/Embedding of the camera (encoder node output)", configure=True
+        _relative(names.EMBEDDING_TOPIC), "vjepa2_msgs/Embedding of the camera (encoder node output)", configure=True
     )
     image: str = param(
-        names.CAMERA_IMAGE_TOPIC, "sensor_msgs/Image of the camera, for the debug image ('' = none)", configure=True
+        _relative(names.CAMERA_IMAGE_TOPIC),
+        "sensor_msgs/Image of the camera, for the debug image ('' = none)",
+        configure=True,
     )
-    state: str = param(names.CURRENT_POSE_TOPIC, "End-effector pose in base_frame (type: state_type)", configure=True)
+    state: str = param(
+        _relative(names.CURRENT_POSE_TOPIC), "End-effector pose in base_frame (type: state_type)", configure=True
+    )
     gripper_state: str = param(
-        names.GRIPPER_JOINT_STATES_TOPIC, "sensor_msgs/JointState of the fingers ('' = gripper state 0)", configure=True
+        _relative(names.GRIPPER_JOINT_STATES_TOPIC),
+        "sensor_msgs/JointState of the fingers ('' = gripper state 0)",
+        configure=True,
     )
     gripper_command: str = param(
-        "/franka_sim/gripper/closure_cmd",
+        f"{names.SIM_NODE}/gripper/closure_cmd",
         "std_msgs/Float64 gripper closure target in [0, 1] (servo_twist, pose_target; '' = none)",
         configure=True,
     )
     twist: str = param(
-        names.SERVO_TWIST_TOPIC, "servo_twist: geometry_msgs/TwistStamped output (MoveIt Servo)", configure=True
+        _relative(names.SERVO_TWIST_TOPIC),
+        "servo_twist: geometry_msgs/TwistStamped output (MoveIt Servo)",
+        configure=True,
     )
-    pose_target: str = param(names.SERVO_POSE_TOPIC, "pose_target: geometry_msgs/PoseStamped output", configure=True)
+    pose_target: str = param(
+        _relative(names.SERVO_POSE_TOPIC), "pose_target: geometry_msgs/PoseStamped output", configure=True
+    )
     estop: str = param(
-        names.ESTOP_TOPIC, "std_msgs/Bool e-stop input: true latches a stop until ~/reset_estop", configure=True
+        _relative(names.ESTOP_TOPIC),
+        "std_msgs/Bool e-stop input: true latches a stop until ~/reset_estop",
+        configure=True,
     )
 
 
 @dataclass
 class ServiceParams:
     encode_image: str = param(
-        names.ENCODE_IMAGE_SERVICE, "vjepa2_msgs/EncodeImage of the encoder node (goal images)", configure=True
+        _relative(names.ENCODE_IMAGE_SERVICE),
+        "vjepa2_msgs/EncodeImage of the encoder node (goal images)",
+        configure=True,
     )
     execute_action: str = param(
-        names.SIM_EXECUTE_ACTION_SERVICE, "execute_action: vjepa2_msgs/ExecuteAction (blocking motion)", configure=True
+        _relative(names.SIM_EXECUTE_ACTION_SERVICE),
+        "execute_action: vjepa2_msgs/ExecuteAction (blocking motion)",
+        configure=True,
     )
     stop: str = param(
-        names.SIM_STOP_SERVICE, "std_srvs/Trigger that halts the robot (cancel, watchdog; '' = none)", configure=True
+        _relative(names.SIM_STOP_SERVICE),
+        "std_srvs/Trigger that halts the robot (cancel, watchdog; '' = none)",
+        configure=True,
     )
 
 
