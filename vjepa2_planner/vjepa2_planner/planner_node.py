@@ -310,7 +310,7 @@ class PlannerNode(ManagedNode):
                 f"ignored the end-effector state on {self.settings.topics.state}: frame '{msg.header.frame_id}', "
                 f"expected base_frame '{self.settings.base_frame}'"
             )
-            self._safety.counts["wrong_frame_state"] += 1
+            self._safety.count("wrong_frame_state")
             return
         if isinstance(msg, PoseStamped):
             p, q = msg.pose.position, msg.pose.orientation

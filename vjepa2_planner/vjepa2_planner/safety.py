@@ -68,7 +68,7 @@ class SafetyLayer:
         """Record a measured end-effector state; CommandError (counted) if it is not 7 finite numbers."""
         state = np.asarray(state7, dtype=float).reshape(-1)
         if state.shape != (7,) or not np.all(np.isfinite(state)):
-            self._count("invalid_state")
+            self.count("invalid_state")
             raise CommandError(f"end-effector state {state.tolist()} is not 7 finite numbers; ignored")
         with self._lock:
             self._state, self._state_ns = state, int(stamp_ns)
@@ -147,14 +147,14 @@ class SafetyLayer:
         """
         reason = self.block_reason(now_ns)
         if reason is not None:
-            self._count("blocked")
+            self.count("blocked")
             raise MotionBlocked(reason)
         requested = np.asarray(action7, dtype=float).reshape(-1)
         state, _ = self.state()
         try:
             clipped, reasons = clip_action(requested, state, self.limits)
         except CommandError:
-            self._count("invalid_action")
+            self.count("invalid_action")
             raise
         clipped = np.asarray(clipped, dtype=float)
         if np.any(clipped[3:6]):
@@ -168,7 +168,7 @@ class SafetyLayer:
                 )
                 clipped[3:6] = 0.0
         if reasons:
-            self._count("clipped")
+            self.count("clipped")
         return SafeAction(action=clipped, requested=requested, reasons=tuple(reasons))
 
     def check_twist(self, linear: Sequence[float], angular: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -176,13 +176,14 @@ class SafetyLayer:
         v = np.asarray(linear, dtype=float).reshape(-1)
         w = np.asarray(angular, dtype=float).reshape(-1)
         if v.shape != (3,) or w.shape != (3,) or not (np.all(np.isfinite(v)) and np.all(np.isfinite(w))):
-            self._count("invalid_twist")
+            self.count("invalid_twist")
             raise CommandError(f"twist {v.tolist()} m/s, {w.tolist()} rad/s is not 2 x 3 finite numbers")
         v = _scale_to(v, self.limits.max_linear_speed)
         w = _scale_to(w, self.limits.max_angular_speed)
         return check_twist(v, w, self.limits)
 
-    def _count(self, kind: str) -> None:
+    def count(self, kind: str) -> None:
+        """Count one rejection or clip of ``kind`` (reported in /diagnostics)."""
         with self._lock:
             self.counts[kind] += 1
 
