@@ -98,6 +98,13 @@ class RecorderNode(Node):
         )
         self.max_duration_s = declare(self, "max_duration_s", 0.0, "stop after this long (0: never)", min_value=0.0)
         self.max_frames = declare(self, "max_frames", 0, "stop after this many image messages (0: never)", min_value=0)
+        self.silence_warning_s = declare(
+            self,
+            "silence_warning_s",
+            5.0,
+            "warn once per topic when a camera/pose/gripper/extra topic has sent nothing for this long (0: never)",
+            min_value=0.0,
+        )
         self.classes = {topic: message_class(kind) for topic, kind in self.topics.items()}
         self.done = False
         self._bag: BagWriter | None = None
@@ -105,6 +112,7 @@ class RecorderNode(Node):
         self._started = 0.0
         self._announced = False
         self._state_topics: list[str] = []
+        self._warned_silent: set[str] = set()
 
     def _add(self, topic: str, msgtype: str, role: str) -> None:
         resolved = self.resolve_topic_name(topic)
@@ -129,6 +137,8 @@ class RecorderNode(Node):
         self._state_topics = state or list(self.topics)  # commands may be sparse: not needed to be "active"
         self._started = time.monotonic()
         self.create_timer(5.0, self._report)
+        if self.silence_warning_s:
+            self.create_timer(min(1.0, self.silence_warning_s), self._warn_silent_topics)
         self.get_logger().info(
             f"recording {len(self.topics)} topics to {self.output} ({self.storage}): {sorted(self.topics)}"
         )
@@ -155,6 +165,25 @@ class RecorderNode(Node):
         """Mark the recording done once ``max_duration_s`` has passed."""
         if self.max_duration_s and time.monotonic() - self._started >= self.max_duration_s:
             self.done = True
+
+    def _warn_silent_topics(self) -> None:
+        """Name each subscribed stream (commands excepted: they may be sparse) that has delivered nothing yet."""
+        if self._bag is None or time.monotonic() - self._started < self.silence_warning_s:
+            return
+        for topic, role in self.roles.items():
+            if role == "command" or topic in self._warned_silent or self._bag.counts[topic]:
+                continue
+            self._warned_silent.add(topic)
+            hint = ""
+            if role == "image" and topic != names.SIM_EXTERIOR_IMAGE_TOPIC:
+                hint = (
+                    f" (a bare vjepa2_sim sim_node publishes {names.SIM_EXTERIOR_IMAGE_TOPIC}: pass --image-topic "
+                    f"{names.SIM_EXTERIOR_IMAGE_TOPIC}, or start the sim with vjepa2-launch, which remaps it here)"
+                )
+            self.get_logger().warning(
+                f"no {role} message on {topic} after {self.silence_warning_s:g} s: is it published "
+                f"(ros2 topic list)? Set {role}_topic to the right name{hint}"
+            )
 
     def _report(self) -> None:
         if self._bag is not None:
@@ -224,6 +253,11 @@ def main(argv: list[str] | None = None) -> int:
                     node.check_duration()
             except (KeyboardInterrupt, ExternalShutdownException):
                 pass
+            except Exception:
+                if rclpy.ok():
+                    raise
+                # the signal shut rclpy down while spin_once built its wait set (RCLError "context is not
+                # valid"): a normal stop, the bag is finalised below
             finally:
                 node.stop()
         print(f"vjepa2_recorder: wrote {node.output}: {bag.counts}", flush=True)
