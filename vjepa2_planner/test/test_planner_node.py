@@ -108,8 +108,13 @@ class Stack:
         self.relay_open = threading.Event()
         self.relay_open.set()
         self.camera_pub = self.ros.node.create_publisher(Image, "/camera/image_raw", qos_from_name("sensor_data"))
-        self.ros.node.create_subscription(  # serialized: the relay costs no (de)serialisation
-            Image, "/exterior/image_raw", self._relay, qos_from_name("sensor_data"), raw=True
+        self.ros.node.create_subscription(  # serialized, in its own group: not queued behind the collectors
+            Image,
+            "/exterior/image_raw",
+            self._relay,
+            qos_from_name("sensor_data"),
+            raw=True,
+            callback_group=MutuallyExclusiveCallbackGroup(),
         )
         self.twists = self.stream(TwistStamped, "/servo_node/delta_twist_cmds", 10)
         self.poses = self.stream(PoseStamped, "/franka_robot_state_broadcaster/current_pose", BEST_EFFORT)
