@@ -31,6 +31,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
 
 from vjepa2_common.image import rgb_to_image
 from vjepa2_common.lifecycle_client import LifecycleClient, TransitionFailed
@@ -120,6 +121,7 @@ class Stack:
         self.poses = self.stream(PoseStamped, "/franka_robot_state_broadcaster/current_pose", BEST_EFFORT)
         self.diagnostics = self.stream(DiagnosticArray, "/diagnostics", 10)
         self.debug_images = self.ros.collect(Image, f"{SERVO}/debug_image")
+        self.markers = self.ros.collect(MarkerArray, f"{SERVO}/markers")
         self.embeddings = self.stream(Embedding, "/embedding", 5)
         self.estop = self.ros.node.create_publisher(Bool, ESTOP_TOPIC, LATCHED)
         # rclpy's ActionClient files a request under its sequence number only after sending it: a response handled
@@ -454,6 +456,7 @@ def test_sub_goals_from_set_goal_servo_twist_debug_image(stack: Stack) -> None:
     reply = stack.ros.call(SetGoal, f"{SERVO}/set_goal", SetGoal.Request(goal_images=images))
     assert reply.success and reply.num_goals == 2, reply.message
     twists_before, debug_before = len(stack.twists.messages), len(stack.debug_images.messages)
+    markers_before = len(stack.markers.messages)
     goal = stack.send(SERVO, PlanToGoal.Goal(steps_per_goal=[1, 1]))
     result = goal.result()
     assert result.steps_executed == 2 and result.outcome == PlanToGoal.Result.MAX_STEPS, result.message
@@ -467,6 +470,13 @@ def test_sub_goals_from_set_goal_servo_twist_debug_image(stack: Stack) -> None:
     assert np.mean(steps >= 0) > 0.95 and stamps[-1] - stamps[0] > 0.3 * len(steps) / 50.0, steps
     picture = stack.debug_images.wait_for(debug_before + 1)[-1]
     assert (picture.width, picture.height) == (3 * 256, 256)
+    # RViz markers in the base frame: the planned path (start + one point per planned action) and the CEM elites'
+    # first actions (one line from the current position each)
+    path, elites = stack.markers.wait_for(markers_before + 1)[-1].markers
+    assert path.header.frame_id == elites.header.frame_id == "panda_link0"
+    assert (path.ns, elites.ns) == ("planned_path", "elite_first_actions")
+    assert len(path.points) >= 2 and len(elites.points) >= 2 and len(elites.points) % 2 == 0
+    assert all(np.isfinite([p.x, p.y, p.z]).all() for p in path.points + elites.points)
     assert stack.ros.call(SetGoal, f"{SERVO}/set_goal", SetGoal.Request(clear=True)).success
 
 
