@@ -84,6 +84,25 @@ def test_choices_ranges_and_configure_time_parameters_are_checked_on_set(node: N
     assert result.successful
 
 
+def test_read_only_parameters_with_an_empty_list_default_are_refused_on_set(ros: RosHarness) -> None:
+    @dataclass
+    class StartUp:
+        topics: list[str] = param([], "Topics, read at start-up", read_only=True)
+        depth: int = param(1, "Depth", min=1, read_only=True)
+
+    target = Node("params_startup", context=ros.context, parameter_overrides=[Parameter("topics", value=["/a"])])
+    try:
+        assert declare_parameters(target, StartUp).topics == ["/a"]  # an override still applies at start-up
+        for name, value in (("topics", ["/b"]), ("depth", 2)):
+            (result,) = target.set_parameters([Parameter(name, value=value)])
+            assert not result.successful and "read-only" in result.reason.lower(), result.reason
+        assert read_parameters(target, StartUp) == StartUp(topics=["/a"], depth=1)
+    finally:
+        target.destroy_node()
+    with pytest.raises(TypeError, match="read-only list needs a non-empty default"):
+        declare(Node("params_plain", context=ros.context), "more", [], "More", value_type=list[str], read_only=True)
+
+
 def test_one_sided_ranges_survive_describe_and_get_over_dds(node: Node, ros: RosHarness) -> None:
     declare_parameters(node, DemoParams)
     extra = declare(node, "extra_topics", [], "More topics", value_type=list[str])

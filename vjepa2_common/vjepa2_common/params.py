@@ -184,10 +184,11 @@ def _matches(spec: ParamSpec, value: Any) -> bool:
 
 def _declare_spec(node: Node, spec: ParamSpec) -> Any:
     if isinstance(spec.default, list) and not spec.default:
-        # rclpy types an empty list as a byte array: declare the type, then give it its (typed) empty value
-        if spec.read_only:
-            raise TypeError(f"parameter '{spec.name}': a read-only list needs a non-empty default")
-        value = node.declare_parameter(spec.name, spec.ros_type, spec.descriptor())
+        # rclpy types an empty list as a byte array: declare the type, then give it its (typed) empty value.
+        # That needs a writable descriptor: declare_parameters' callback enforces read_only for these.
+        descriptor = spec.descriptor()
+        descriptor.read_only = False
+        value = node.declare_parameter(spec.name, spec.ros_type, descriptor)
         if value.type_ == Parameter.Type.NOT_SET:
             node.set_parameters([Parameter(spec.name, spec.ros_type, [])])
             value = node.get_parameter(spec.name)
@@ -216,6 +217,8 @@ def declare_parameters(
     def on_set(params: list[Parameter]) -> SetParametersResult:
         for p in params:
             spec = specs.get(p.name)
+            if spec is not None and spec.read_only:  # rclpy checks it, except for lists with an empty default
+                return SetParametersResult(successful=False, reason=f"{p.name} is read-only (set it at start-up)")
             reason = spec.check(p.value) if spec is not None else None
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
@@ -271,6 +274,8 @@ def declare(
         value_type = list[type(default[0])] if isinstance(default, list) and default else type(default)
     if isinstance(default, list) and not default and value_type is list:
         raise TypeError(f"parameter '{name}': an empty list default needs value_type (e.g. list[str])")
+    if isinstance(default, list) and not default and read_only:
+        raise TypeError(f"parameter '{name}': a read-only list needs a non-empty default (or a schema)")
     spec = ParamSpec(
         name=name,
         type=value_type,
