@@ -181,3 +181,16 @@ def test_check_parameter_file(tmp_path: Path) -> None:
     path.write_text("a: [unclosed")
     with pytest.raises(ValueError, match="cannot read parameter file"):
         parameter_file_values(path, "demo")
+
+
+def test_non_finite_and_out_of_range_values_are_refused(node: Node, tmp_path: Path) -> None:
+    declare_parameters(node, DemoParams)
+    for name, value in (("rate_hz", math.inf), ("gain", math.nan), ("gain", -math.inf), ("weights", [1.0, math.nan])):
+        (result,) = node.set_parameters([Parameter(name, value=value)])
+        assert not result.successful and ("finite" in result.reason or "out of range" in result.reason), result.reason
+    path = tmp_path / "node.yaml"
+    path.write_text(
+        "demo:\n  ros__parameters:\n    rate_hz: .inf\n    gain: 7.0\n    max_frames: -1\n    weights: [1.0]\n"
+    )
+    report = check_parameter_file(path, "demo", DemoParams)
+    assert [m.split(":")[0] for m in report.mismatched] == ["rate_hz", "gain", "max_frames"], report.mismatched

@@ -98,9 +98,22 @@ class ParamSpec:
         return descriptor
 
     def check(self, value: Any) -> str | None:
-        """The reason ``value`` is refused (choices only; rclpy checks type and range), or None."""
+        """The reason ``value`` is refused (choices, NaN/Inf; rclpy checks type and range), or None."""
         if self.choices is not None and value not in self.choices:
             return f"{self.name} must be one of: {', '.join(self.choices)} (got {value!r})"
+        if self.type in (float, list[float]):
+            values = value if isinstance(value, (list, tuple)) or hasattr(value, "tolist") else [value]
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+                return f"{self.name} must be finite (got {value!r})"
+        return None
+
+    def out_of_range(self, value: Any) -> str | None:
+        """The reason a number is outside ``[min, max]`` (what rclpy checks on set), or None."""
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            number = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if number and ((self.min is not None and v < self.min) or (self.max is not None and v > self.max)):
+                return f"{self.name}: {v!r} is outside {self.range_text()}"
         return None
 
     def range_text(self) -> str:
@@ -354,7 +367,7 @@ def check_parameter_file(yaml_path: str | Path, node_name: str, schema: type) ->
         spec = specs.get(name)
         if spec is None:
             report.unknown.append(name)
-        elif not _matches(spec, value) or spec.check(value):
+        elif not _matches(spec, value) or spec.check(value) or spec.out_of_range(value):
             report.mismatched.append(
                 f"{name}: {value!r} is not a valid {_TYPE_NAMES[spec.ros_type]} {spec.range_text()}"
             )

@@ -30,6 +30,7 @@ from typing import Any
 from rclpy.node import Node
 
 from vjepa2_common import names
+from vjepa2_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from vjepa2_common.node import run_node
 from vjepa2_common.params import declare_parameters, param
 from vjepa2_common.qos import qos_from_name
@@ -78,8 +79,11 @@ class RecorderParams:
         read_only=True,
     )
     qos_depth: int = param(100, "Subscription queue depth", min=1, max=10000, read_only=True)
-    max_duration_s: float = param(0.0, "Stop after this long [s] (0: never)", min=0.0, read_only=True)
+    max_duration_s: float = param(0.0, "Stop after this long [s] (0: never)", min=0.0, max=1e7, read_only=True)
     max_frames: int = param(0, "Stop after this many image messages (0: never)", min=0, read_only=True)
+    diagnostics_period_s: float = param(
+        1.0, "Period of the /diagnostics status [s]", min=0.05, max=60.0, read_only=True
+    )
 
 
 def message_class(msgtype: str) -> Any:
@@ -118,6 +122,8 @@ class BagThread:
         self._space = threading.Condition()
         self._queued_bytes = 0
         self._closed = False
+        #: why writing stopped (empty while it works)
+        self.error = ""
         self._opened = threading.Event()
         self._open_error: BaseException | None = None
         self._thread = threading.Thread(
@@ -154,7 +160,8 @@ class BagThread:
                         self.counts[topic] += 1
                     except Exception as err:  # e.g. the disk is full: keep what was written, stop writing
                         failed = True
-                        self._on_error(f"cannot write {topic} to {self.path}: {err}")
+                        self.error = f"cannot write {topic} to {self.path}: {err}"
+                        self._on_error(self.error)
                 with self._space:
                     self._queued_bytes -= len(raw)
                     self._space.notify_all()
@@ -174,6 +181,10 @@ class BagThread:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
 
     def close(self) -> None:
         """Write what is queued and finalise the bag (index + metadata.yaml); idempotent."""
@@ -239,6 +250,8 @@ class RecorderNode(Node):
                 qos = self.command_qos if self.roles[topic] == "command" else self.qos
                 self.create_subscription(self.classes[topic], topic, self._callback(topic), qos, raw=True)
             self.create_timer(SILENT_WARN_S, self._report)
+            self.diagnostics = DiagnosticsPublisher(self, names.RECORDER_NODE, settings.diagnostics_period_s)
+            self.diagnostics.add("recorder", self._status)
             if settings.max_duration_s:
                 self.create_timer(settings.max_duration_s, lambda: self._finish("max_duration_s reached"))
         except BaseException:
@@ -298,6 +311,19 @@ class RecorderNode(Node):
                 f"no message on {', '.join(silent)} after {time.monotonic() - self._started:.0f} s: is it published "
                 f"(ros2 topic list)? A bare sim_node publishes {names.SIM_EXTERIOR_IMAGE_TOPIC} (--image-topic)"
             )
+
+    def _status(self) -> tuple[int, str, dict[str, object]]:
+        """/diagnostics task ``recorder``: messages received per topic, bytes waiting for the writer."""
+        with self._lock:
+            received = dict(self.received)
+        values: dict[str, object] = {"output": self.output, "storage": self.storage, **received}
+        values["queued_bytes"] = self._bag.queued_bytes
+        if self._bag.error:
+            return ERROR, self._bag.error, values
+        silent = [t for t, n in received.items() if not n and self.roles[t] != "command"]
+        if silent and time.monotonic() - self._started >= SILENT_WARN_S:
+            return WARN, f"no message on {', '.join(silent)}", values
+        return OK, f"recording {sum(received.values())} messages to {self.output}", values
 
     def close(self) -> None:
         """Stop recording and finalise the bag (index + metadata.yaml); idempotent."""
