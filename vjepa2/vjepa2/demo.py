@@ -111,8 +111,12 @@ class DemoClient:
 
 
 def energy(tokens: np.ndarray, goal: np.ndarray) -> float:
-    """V-JEPA 2-AC energy: mean |a - b| of layer-normed token maps (the encoder node already normalised)."""
-    return float(np.abs(tokens - goal).mean())
+    """V-JEPA 2-AC energy of two token maps ``[N, D]``: :func:`vjepa2_core.planning.energy`, the planner's."""
+    import torch
+
+    from vjepa2_core.planning import energy as planning_energy
+
+    return float(planning_energy(torch.from_numpy(tokens)[None], torch.from_numpy(goal))[0])
 
 
 def save_figure(

@@ -32,6 +32,7 @@ from vjepa2_common.messages import embedding_msg, float32_array, stamp_to_ns
 from vjepa2_common.node import run_node
 from vjepa2_common.params import declare_parameters, namespace, param, read_parameters
 from vjepa2_common.qos import QOS_CHOICES, qos_from_name
+from vjepa2_core.devices import CANONICAL_DTYPES
 from vjepa2_msgs.msg import Classification, Embedding
 from vjepa2_msgs.srv import EncodeImage
 
@@ -42,7 +43,7 @@ MODES = ("per_frame", "clip")
 INPUTS = ("raw", "compressed", "both")
 RAW_TOPIC = "image"
 COMPRESSED_TOPIC = "image/compressed"
-DTYPE_CHOICES = ("float32", "bfloat16", "float16")
+DTYPE_CHOICES = CANONICAL_DTYPES
 PREPROCESSING_CHOICES = ("auto", "ac", "video")
 
 
