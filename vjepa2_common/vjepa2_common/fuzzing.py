@@ -146,3 +146,31 @@ def lifecycle_requests(rng: np.random.Generator, count: int) -> list[ChangeState
             transition.label = pick(rng, TRANSITION_LABELS)
         requests.append(ChangeState.Request(transition=transition))
     return requests
+
+
+class RequestStream:
+    """Asynchronous service calls with at most ``in_flight`` unanswered per kind.
+
+    A service's request queue is KEEP_LAST 10 (rmw's services default): a client that sends more without
+    waiting loses requests on any server, so a fuzzer must pace itself to tell a lost reply from a hung node.
+    """
+
+    def __init__(self, in_flight: int = 4, timeout_s: float = 60.0) -> None:
+        self.in_flight = in_flight
+        self.timeout_s = timeout_s
+        self.sent: list[tuple[str, Any]] = []  # (kind, future)
+
+    def send(self, kind: str, client: Any, request: Any) -> None:
+        waiting = [f for k, f in self.sent if k == kind and not f.done()]
+        if len(waiting) >= self.in_flight:
+            self._wait(kind, waiting[0])
+        self.sent.append((kind, client.call_async(request)))
+
+    def replies(self) -> list[tuple[str, Any]]:
+        """(kind, response) of every request sent, waiting for each (TimeoutError naming the kind)."""
+        return [(kind, self._wait(kind, future)) for kind, future in self.sent]
+
+    def _wait(self, kind: str, future: Any) -> Any:
+        from vjepa2_common.testing import RosHarness
+
+        return RosHarness.wait_future(future, self.timeout_s, f"the reply to a fuzzed {kind} request")

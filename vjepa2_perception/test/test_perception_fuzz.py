@@ -18,6 +18,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from test_perception_node import FIRST_OUTPUT_TIMEOUT_S, NODE, checkpoints, node_params  # noqa: F401 - fixture
 
 from vjepa2_common.fuzzing import (
+    RequestStream,
     lifecycle_requests,
     malformed_compressed,
     malformed_image,
@@ -37,10 +38,6 @@ from vjepa2_perception.encoder_node import EncoderParams
 SEED = 20261201
 EVENTS = 500
 BURST = 40
-REPLY_TIMEOUT_S = 60.0
-#: requests in flight per service: a service's request queue is KEEP_LAST 10 (rmw's services default), so a
-#: client that sends more without waiting loses requests on any server
-IN_FLIGHT = 4
 
 
 def test_fuzzed_input_leaves_the_encoder_up_and_encoding(ros: RosHarness, launcher, checkpoints) -> None:  # noqa: F811
@@ -65,14 +62,8 @@ def test_fuzzed_input_leaves_the_encoder_up_and_encoding(ros: RosHarness, launch
     assert ok
     specs = [*schema_specs(EncoderParams), *schema_specs(LifecycleParams)]
 
-    pending: list[tuple[str, object]] = []  # (kind, future) of every request sent
-
-    def send(kind: str, client: object, request: object) -> None:
-        in_flight = [f for k, f in pending if k.split(":")[0] == kind.split(":")[0] and not f.done()]
-        if len(in_flight) >= IN_FLIGHT:
-            ros.wait_future(in_flight[0], REPLY_TIMEOUT_S, f"the reply to a fuzzed {kind} request")
-        pending.append((kind, client.call_async(request)))
-
+    requests = RequestStream()
+    expected: list[tuple[int, int]] = []  # (refused, accepted) parameters of each set_parameters request
     kinds = ("image", "compressed", "garbage", "burst", "encode", "transition", "parameters")
     weights = np.array([0.42, 0.22, 0.05, 0.02, 0.13, 0.07, 0.09])
     started = time.monotonic()
@@ -89,22 +80,21 @@ def test_fuzzed_input_leaves_the_encoder_up_and_encoding(ros: RosHarness, launch
         elif kind == "encode":
             images = [valid_image(rng) if rng.random() < 0.4 else malformed_image(rng) for _ in range(rng.integers(4))]
             flags = {name: bool(rng.random() < 0.6) for name in ("tokens", "pooled", "normalized")}
-            send("encode", encode, EncodeImage.Request(images=images, **flags))
+            requests.send("encode", encode, EncodeImage.Request(images=images, **flags))
         elif kind == "transition":
             (request,) = lifecycle_requests(rng, 1)
-            send("transition", change, request)
+            requests.send("transition", change, request)
         else:
             attacks = parameter_attacks(rng, specs, int(rng.integers(1, 4)))
             live = [Parameter("output.normalize", value=bool(rng.random() < 0.5))] if rng.random() < 0.3 else []
             request = SetParameters.Request(parameters=[p.to_parameter_msg() for p in attacks + live])
-            send(f"parameters:{len(attacks)}:{len(live)}", set_params, request)
-    for kind, future in pending:
-        response = ros.wait_future(future, REPLY_TIMEOUT_S, f"the reply to a fuzzed {kind} request")
-        if kind.startswith("parameters"):
-            _, attacks, live = kind.split(":")
-            results = list(response.results)
-            assert not any(r.successful for r in results[: int(attacks)]), [r.reason for r in results]
-            assert all(r.successful for r in results[int(attacks) :]), [r.reason for r in results]
+            requests.send("parameters", set_params, request)
+            expected.append((len(attacks), len(live)))
+    replies = requests.replies()
+    for (attacks, _), (_, response) in zip(expected, [r for r in replies if r[0] == "parameters"], strict=True):
+        results = list(response.results)
+        assert not any(r.successful for r in results[:attacks]), [r.reason for r in results]
+        assert all(r.successful for r in results[attacks:]), [r.reason for r in results]
     fuzz_s = time.monotonic() - started
     assert node.alive(), node.output()[-3000:]
 
@@ -126,4 +116,4 @@ def test_fuzzed_input_leaves_the_encoder_up_and_encoding(ros: RosHarness, launch
     assert "Traceback" not in out, out[-3000:]
     warnings = re.findall(r"rejected an image on", out)
     assert warnings and len(warnings) <= 2 + 2 * (time.monotonic() - started) / 5.0, "warnings must be throttled"
-    print(f"fuzzed for {fuzz_s:.1f} s: {EVENTS} events, {len(pending)} requests, {len(warnings)} rejection warnings")
+    print(f"fuzzed for {fuzz_s:.1f} s: {EVENTS} events, {len(replies)} requests, {len(warnings)} rejection warnings")

@@ -21,6 +21,7 @@ from std_msgs.msg import String
 
 from vjepa2_common.fuzzing import (
     NASTY_FLOATS,
+    RequestStream,
     malformed_compressed,
     malformed_image,
     nasty_stamp,
@@ -39,7 +40,6 @@ BURST = 100
 NODE = "/vjepa2_recorder"
 MARKER = "/fuzz/marker"
 COMPRESSED = "/camera/image_raw/compressed"
-IN_FLIGHT = 4  # a service's request queue keeps 10: never have more in flight
 
 
 def number(rng: np.random.Generator) -> float:
@@ -110,13 +110,10 @@ def test_fuzzed_input_leaves_the_recorder_recording_and_the_bag_readable(
         msg.twist.linear.x, msg.twist.angular.z = number(rng), number(rng)
         return msg
 
-    pending: list[tuple[str, object]] = []
+    requests = RequestStream(timeout_s=30.0)
 
     def send(srv: type, request: object) -> None:
-        in_flight = [f for k, f in pending if k == srv.__name__ and not f.done()]
-        if len(in_flight) >= IN_FLIGHT:
-            ros.wait_future(in_flight[0], 30.0, f"a reply of {srv.__name__}")
-        pending.append((srv.__name__, clients[srv].call_async(request)))
+        requests.send(srv.__name__, clients[srv], request)
 
     kinds = ("image", "compressed", "pose", "joints", "twist", "garbage", "burst", "set", "query")
     weights = np.array([0.2, 0.12, 0.15, 0.12, 0.1, 0.1, 0.02, 0.1, 0.09])
@@ -150,8 +147,8 @@ def test_fuzzed_input_leaves_the_recorder_recording_and_the_bag_readable(
                 if srv is ListParameters
                 else srv.Request(names=asked),
             )
-    for kind, future in pending:
-        response = ros.wait_future(future, 30.0, f"a reply of {kind}")
+    replies = requests.replies()
+    for kind, response in replies:
         if kind == "SetParameters":
             assert not any(r.successful for r in response.results), [r.reason for r in response.results]
     fuzz_s = time.monotonic() - started
@@ -176,4 +173,4 @@ def test_fuzzed_input_leaves_the_recorder_recording_and_the_bag_readable(
                 markers.append(reader.deserialize(raw, conn.msgtype).data)
     assert markers == ["after the fuzzing"]
     assert counts["/camera/image_raw"] >= BURST and counts["/franka_robot_state_broadcaster/current_pose"] >= BURST
-    print(f"fuzzed for {fuzz_s:.1f} s ({EVENTS} events, {len(pending)} requests); recorded {counts}")
+    print(f"fuzzed for {fuzz_s:.1f} s ({EVENTS} events, {len(replies)} requests); recorded {counts}")
