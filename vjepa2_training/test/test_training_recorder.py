@@ -105,6 +105,35 @@ def test_bad_parameters_fail_clearly(launcher, tmp_path: Path) -> None:
     assert rec.proc.wait(30) == 2
     assert "cannot import message type 'geometry_msgs/msg/Nope'" in rec.output()
     assert not (tmp_path / "x").exists()
+    (tmp_path / "taken").mkdir()
+    rec = launcher.module("vjepa2_training.recorder_node", "-o", str(tmp_path / "taken"))
+    assert rec.proc.wait(30) == 2
+    assert "taken already exists; rosbag2 output must be a new directory" in rec.output()
+    assert "Traceback" not in rec.output()
+    rec = launcher.module("vjepa2_training.recorder_node", "-o", str(tmp_path / "y"), "--duration", "inf")
+    assert rec.proc.wait(30) == 2 and "max_duration_s out of range" in rec.output(), rec.output()
+
+
+def test_a_silent_stream_is_named(ros, launcher, tmp_path: Path) -> None:
+    """A camera published under another name (a bare sim_node's /exterior/image_raw): one warning naming the
+    recorder's topic, a WARN on /diagnostics; the bag of the other streams is still finalised."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    pose_pub = ros.publisher(PoseStamped, "/franka_robot_state_broadcaster/current_pose")
+    ros.node.create_timer(0.05, lambda: pose_pub.publish(PoseStamped()))
+    bag = tmp_path / "silent"
+    rec = launcher.module(
+        "vjepa2_training.recorder_node", "-o", str(bag), "--ros-args", "-p", "diagnostics_period_s:=0.2"
+    )
+    rec.wait_for_output("no message on /camera/image_raw, /franka_gripper/joint_states after 5 s", timeout=60)
+    [warn] = diagnostics.wait_for(
+        1, 30, lambda m: any(s.name == "vjepa2_recorder: recorder" and s.level == b"\x01" for s in m.status)
+    )[-1:]
+    assert "no message on /camera/image_raw" in warn.status[0].message
+    os.killpg(rec.pid, signal.SIGINT)
+    assert rec.proc.wait(15) == 0, rec.output()[-2000:]
+    assert _topic_counts(bag)["/franka_robot_state_broadcaster/current_pose"] >= 1
 
 
 def _status(msg) -> dict[str, str]:
