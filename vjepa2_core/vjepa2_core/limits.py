@@ -13,10 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from vjepa2_core.conventions import ACTION_DIM, STATE_DIM
 
 GRIPPER_MAX_WIDTH = 0.08  # [m] Franka Hand opening when fully open (closure 0)
+
+#: The home TCP orientation: pointing straight down, the fingers opening along the base y axis.
+TCP_DOWN = Rotation.from_matrix([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
 
 
 class CommandError(ValueError):
@@ -28,7 +32,10 @@ class CommandLimits:
     """Limits applied to every motion command.
 
     The default translation limit (0.15 m) admits V-JEPA 2-AC's CEM proposals, which clip each axis to
-    ``max_step_per_axis`` = 0.075 m (an L-infinity box whose corner is 0.13 m away), and rejects anything larger.
+    ``max_step_per_axis`` = 0.075 m (an L-infinity box whose corner is 0.13 m away), and rejects anything
+    larger. The orientation limits keep the TCP within 57 deg of pointing down and the hand within 90 deg of
+    its home turn (with symmetric fingers that covers every grasp direction): beyond them the local IK can
+    wedge the arm.
     """
 
     max_delta_translation: float = 0.15  # [m] Euclidean norm of one delta command
@@ -38,6 +45,8 @@ class CommandLimits:
     workspace_min: tuple[float, float, float] = (0.3, -0.3, 0.015)  # [m] TCP box in panda_link0
     workspace_max: tuple[float, float, float] = (0.7, 0.3, 0.55)  # [m]
     max_step_per_axis: float = 0.075  # [m] per-axis box on a planned action's Δx, Δy, Δz (the paper's CEM bound)
+    max_tcp_tilt: float = 1.0  # [rad] largest angle between the TCP z axis and straight down (base -z)
+    max_tcp_yaw: float = np.pi / 2  # [rad] largest turn about the vertical from TCP_DOWN, either way
 
     def __post_init__(self) -> None:
         for name in (
@@ -46,10 +55,16 @@ class CommandLimits:
             "max_linear_speed",
             "max_angular_speed",
             "max_step_per_axis",
+            "max_tcp_tilt",
+            "max_tcp_yaw",
         ):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
                 raise ValueError(f"CommandLimits.{name} must be a positive number, got {value}")
+        if self.max_tcp_tilt > np.pi / 2:
+            raise ValueError(
+                f"CommandLimits.max_tcp_tilt must be at most pi/2 (TCP horizontal), got {self.max_tcp_tilt}"
+            )
         lo, hi = np.asarray(self.workspace_min, float), np.asarray(self.workspace_max, float)
         if lo.shape != (3,) or hi.shape != (3,) or not np.all(np.isfinite(lo) & np.isfinite(hi) & (lo < hi)):
             raise ValueError(
@@ -175,3 +190,91 @@ def clip_action(
         )
         a[:3] = target - s[:3]
     return a, reasons
+
+
+#: A pose target further than this outside the workspace box is rejected rather than clamped [m].
+MAX_TARGET_OUTSIDE = 0.25
+#: Largest ``timeout_s`` of a blocking command [s] (0 = the server's default).
+MAX_TIMEOUT_S = 60.0
+#: Where ``place_object`` may put an object: above the table top, in the base frame [m].
+OBJECT_REGION_MIN = (-0.4, -0.75, 0.0)
+OBJECT_REGION_MAX = (1.0, 0.75, 1.0)
+
+
+def check_timeout(timeout_s: float, max_s: float = MAX_TIMEOUT_S) -> float | None:
+    """A blocking call's timeout in (0, max_s] s; 0 means the server's default (returned as None)."""
+    t = float(timeout_s)
+    if t == 0.0:
+        return None
+    if not 0.0 < t <= max_s:
+        raise CommandError(f"timeout_s must be in (0, {max_s:g}] s, or 0 for the server's default; got {t:g}")
+    return float(t)
+
+
+def check_target_position(name: str, pos: Sequence[float] | np.ndarray, limits: CommandLimits) -> np.ndarray:
+    """A TCP target position: finite and at most MAX_TARGET_OUTSIDE m outside the workspace box (then clamped)."""
+    p = finite_vector(name, pos, 3)
+    outside = np.maximum(np.asarray(limits.workspace_min) - p, 0.0) + np.maximum(
+        p - np.asarray(limits.workspace_max), 0.0
+    )
+    if np.linalg.norm(outside) > MAX_TARGET_OUTSIDE:
+        raise CommandError(
+            f"{name} {np.round(p, 3).tolist()} m is {np.linalg.norm(outside):.3f} m outside the workspace box "
+            f"{list(limits.workspace_min)} .. {list(limits.workspace_max)}; targets up to {MAX_TARGET_OUTSIDE} m "
+            "outside are clamped into it, further ones are rejected"
+        )
+    return p
+
+
+def tcp_tilt_yaw(quat_xyzw: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """Tilt and yaw [rad] of a TCP orientation (unit x, y, z, w quaternion) relative to :data:`TCP_DOWN`.
+
+    Tilt: angle between the TCP z axis and straight down. Yaw: the rotation about the vertical left once the
+    tilt is undone by the shortest swing, in (-pi, pi].
+    """
+    rot = Rotation.from_quat(quat_xyzw)
+    z_axis = rot.apply([0.0, 0.0, 1.0])
+    tilt = float(np.arccos(np.clip(-z_axis[2], -1.0, 1.0)))
+    axis = np.cross([0.0, 0.0, -1.0], z_axis)
+    norm = float(np.linalg.norm(axis))
+    swing = Rotation.from_rotvec(axis / norm * tilt) if norm > 1e-9 else Rotation.identity()
+    yaw = float((swing.inv() * rot * TCP_DOWN.inv()).as_rotvec()[2])
+    return tilt, yaw
+
+
+def orientation_excess(quat_xyzw: Sequence[float] | np.ndarray, limits: CommandLimits) -> float:
+    """How far [rad] a TCP orientation lies outside the tilt/yaw limits (<= 0: inside)."""
+    tilt, yaw = tcp_tilt_yaw(quat_xyzw)
+    return max(tilt - limits.max_tcp_tilt, abs(yaw) - limits.max_tcp_yaw)
+
+
+def check_tcp_orientation(name: str, quat_xyzw: Sequence[float] | np.ndarray, limits: CommandLimits) -> None:
+    """Reject TCP orientations outside the cone of ``max_tcp_tilt`` around pointing down, or turned more
+    than ``max_tcp_yaw`` about the vertical from :data:`TCP_DOWN`.
+
+    The arm's IK is local: an orientation far from TCP-down (e.g. pointing up, or a half turn of the hand)
+    drives it to its joint limits or into its own links, from where it does not come back.
+    """
+    tilt, yaw = tcp_tilt_yaw(quat_xyzw)
+    if tilt > limits.max_tcp_tilt + 1e-6:
+        raise CommandError(
+            f"{name} tilts the TCP {np.degrees(tilt):.1f} deg from pointing straight down; at most "
+            f"max_tcp_tilt = {np.degrees(limits.max_tcp_tilt):.1f} deg is allowed"
+        )
+    if abs(yaw) > limits.max_tcp_yaw + 1e-6:
+        raise CommandError(
+            f"{name} turns the hand {np.degrees(yaw):.1f} deg about the vertical from the home orientation; at "
+            f"most +-max_tcp_yaw = {np.degrees(limits.max_tcp_yaw):.1f} deg is allowed (the fingers are symmetric: "
+            "turn by 180 deg less the other way)"
+        )
+
+
+def check_object_position(name: str, pos: Sequence[float] | np.ndarray) -> np.ndarray:
+    """An object position above the table: inside OBJECT_REGION_MIN .. OBJECT_REGION_MAX."""
+    p = finite_vector(name, pos, 3)
+    if np.any(p < OBJECT_REGION_MIN) or np.any(p > OBJECT_REGION_MAX):
+        raise CommandError(
+            f"{name} {np.round(p, 3).tolist()} m is outside the region above the table "
+            f"{list(OBJECT_REGION_MIN)} .. {list(OBJECT_REGION_MAX)} m"
+        )
+    return p

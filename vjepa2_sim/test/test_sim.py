@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from vjepa2_core.limits import CommandError
+from vjepa2_core.limits import TCP_DOWN, CommandError, CommandLimits, tcp_tilt_yaw
 from vjepa2_sim.scene import OBJECT_NAMES
-from vjepa2_sim.sim import FrankaSim, ResetConfig
+from vjepa2_sim.sim import HOME_TCP_QUAT, FrankaSim, ResetConfig
 
 SIZE = (128, 128)
 
@@ -151,6 +151,11 @@ def test_unreachable_target_reports_stopped_short(sim: FrankaSim) -> None:
         (lambda s: s.set_pose_target([0.5, 0, 0.3], [0, 0, 0, 2]), "unit quaternion"),
         (lambda s: s.set_gripper(-0.1), "closure"),
         (lambda s: s.place_object("teapot", [0.5, 0, 0.1]), "unknown object"),
+        (lambda s: s.place_object("cube", [0.5, 0, 1e6]), "outside the region above the table"),
+        (lambda s: s.set_pose_target([0.5, 0, 5.0]), "outside the workspace box"),
+        (lambda s: s.set_pose_target([0.5, 0, 0.3], [0, 0, 0, 1]), "tilts the TCP 180.0 deg"),
+        (lambda s: s.set_pose_target([0.5, 0, 0.3], Rotation.from_euler("y", -np.pi / 2).as_quat()), "tilts"),
+        (lambda s: s.set_pose_target([0.5, 0, 0.3], (Rotation.from_euler("z", 2.0) * TCP_DOWN).as_quat()), "yaw"),
     ],
 )
 def test_bad_commands_rejected_without_motion(sim: FrankaSim, call, match: str) -> None:
@@ -161,7 +166,7 @@ def test_bad_commands_rejected_without_motion(sim: FrankaSim, call, match: str) 
     sim.step(100)
     assert np.allclose(sim.data.qpos, qpos, atol=1e-4)
     assert np.array_equal(sim.target_pose()[0], target[0])
-    assert sim.command_seq == seq + (0 if "object" in match else 1)
+    assert sim.command_seq == seq + (0 if "object" in match or "table" in match else 1)
 
 
 def test_pick_up_cube(sim: FrankaSim) -> None:
@@ -223,3 +228,64 @@ def test_render_errors(sim: FrankaSim) -> None:
     physics_only = FrankaSim(seed=0, render=False)
     with pytest.raises(RuntimeError, match="render=False"):
         physics_only.render()
+
+
+def test_tcp_up_then_down_does_not_wedge_the_arm(sim: FrankaSim) -> None:
+    """Issue 14: TCP pointing up (or sideways) at the top of the box, then back down, wedged the arm in its own
+    links above the box: every later command "blocked by contact", the gripper drifting. Now such targets are
+    rejected, and targets at the edge of the allowed orientations all come back."""
+    sim.reset(seed=3)
+    for quat in ([0, 0, 0, 1], Rotation.from_euler("y", -np.pi / 2).as_quat()):
+        with pytest.raises(CommandError, match="tilts the TCP"):
+            sim.set_pose_target([0.5, 0.0, 0.55], quat)
+    limits = sim.limits
+    rng = np.random.default_rng(5)
+    lo, hi = np.array(limits.workspace_min), np.array(limits.workspace_max)
+    for i in range(4):  # box corners and inner points, at the largest tilt and turn allowed
+        sim.reset(seed=i)
+        pos = rng.uniform(lo, hi) if i % 2 else np.where(rng.random(3) < 0.5, lo, hi)
+        axis = rng.normal(size=2)
+        edge = Rotation.from_rotvec(np.array([*axis / np.linalg.norm(axis), 0.0]) * limits.max_tcp_tilt)
+        yaw = Rotation.from_euler("z", rng.choice([-1, 1]) * limits.max_tcp_yaw * 0.99999)
+        sim.set_pose_target(pos, (edge * yaw * TCP_DOWN).as_quat())
+        sim.wait_until_settled(10.0)
+        sim.set_pose_target([0.5, 0.0, 0.3], HOME_TCP_QUAT)
+        home = sim.wait_until_settled(10.0)
+        assert home.reached, (i, home.message)
+        result = sim.apply_delta([0.0, 0.0, -0.05])
+        assert result.reached, (i, result.message)
+        closure = sim.gripper_closure()
+        sim.step(500)  # 1 s with no command: the fingers hold their width
+        assert abs(sim.gripper_closure() - closure) < 0.01
+
+
+def test_twist_stops_rotating_at_the_orientation_limits(sim: FrankaSim) -> None:
+    sim.reset(seed=2)
+    for _ in range(30):  # 3 s at 1 rad/s about x: far past the 57 deg tilt limit
+        sim.set_twist([0, 0, 0], [1.0, 0, 0], duration=0.1)
+        sim.step(50)
+    tilt, _ = tcp_tilt_yaw(sim.target_pose()[1])
+    assert tilt <= sim.limits.max_tcp_tilt + 1e-6
+
+
+def test_zero_gripper_delta_keeps_the_commanded_closure(sim: FrankaSim) -> None:
+    sim.reset(seed=0)
+    sim.set_gripper(0.6, blocking=True)
+    for _ in range(3):
+        sim.apply_action([0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    assert sim._gripper_cmd == 0.6  # not re-based on the measured closure at every action
+    assert abs(sim.gripper_closure() - 0.6) < 0.02
+
+
+def test_orientation_limits_are_validated() -> None:
+    with pytest.raises(ValueError, match="max_tcp_tilt"):
+        CommandLimits(max_tcp_tilt=2.0)
+
+
+def test_rotation_delta_beyond_the_tilt_limit_rejected(sim: FrankaSim) -> None:
+    sim.reset(seed=0)
+    tilted = Rotation.from_euler("x", 0.9) * TCP_DOWN
+    assert sim.set_pose_target([0.5, 0.0, 0.3], tilted.as_quat(), blocking=True).settled
+    with pytest.raises(CommandError, match="tilts the TCP"):
+        sim.apply_delta([0.0, 0.0, 0.0], [0.3, 0.0, 0.0])
+    assert sim.apply_delta([0.0, 0.0, 0.0], [-0.3, 0.0, 0.0]).settled  # back towards TCP-down is fine

@@ -33,6 +33,7 @@ ARM_BODIES = (
 TCP_SITE = "tcp"
 TCP_OFFSET = 0.1034  # [m] hand flange -> TCP along the hand z axis (franka_description tcp_xyz)
 FINGER_MAX = GRIPPER_MAX_WIDTH / 2  # [m] travel of one finger; width = 2 * finger position
+JOINT7_SERVO_DAMPING = 40.0  # [N m s/rad] see build_spec
 GRIPPER_CTRL_MAX = 255.0  # Menagerie tendon actuator: ctrl 255 = open (0.04 per finger), 0 = closed
 PHYSICS_DT = 0.002  # [s]
 
@@ -150,6 +151,9 @@ def build_spec(panda_dir: Path, *, max_image_size: int = 1024) -> mujoco.MjSpec:
         spec.delete(light)
     for name in ARM_BODIES:  # gravity compensation, as the real robot's controller does
         spec.body(name).gravcomp = 1.0
+    # Menagerie's joint 7 servo (kp 2000, kv 200, |torque| <= 12 N m) on the light wrist saturates on its
+    # damping term and chatters at +-0.1 rad/s forever after a fast turn; kv 40 is still over-damped.
+    spec.actuator("actuator7").biasprm[2] = -JOINT7_SERVO_DAMPING
     spec.body("hand").add_site(name=TCP_SITE, pos=[0, 0, TCP_OFFSET], size=[0.004, 0, 0], rgba=[1, 0, 0, 0], group=5)
 
     world = spec.worldbody

@@ -25,14 +25,19 @@ from scipy.spatial.transform import Rotation
 
 from vjepa2_core import conventions
 from vjepa2_core.limits import (
+    TCP_DOWN,
     CommandError,
     CommandLimits,
     check_closure,
     check_delta,
+    check_object_position,
+    check_target_position,
+    check_tcp_orientation,
     check_twist,
     clamp_to_workspace,
     finite_vector,
     in_workspace,
+    orientation_excess,
     unit_quaternion,
 )
 from vjepa2_sim import scene
@@ -47,7 +52,7 @@ from vjepa2_sim.kinematics import (
 
 # The end-effector points straight down with the fingers opening along the base y axis.
 HOME_TCP_POS = np.array([0.45, 0.0, 0.32])
-HOME_TCP_QUAT = Rotation.from_matrix([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]]).as_quat()
+HOME_TCP_QUAT = TCP_DOWN.as_quat()
 _MENAGERIE_HOME_Q = np.array([0.0, 0.0, 0.0, -1.57079, 0.0, 1.57079, -0.7853])
 OPTICAL_FROM_MUJOCO_CAMERA = np.diag([1.0, -1.0, -1.0])  # MuJoCo cameras look along -z with y up
 
@@ -351,7 +356,7 @@ class FrankaSim:
     ) -> tuple[np.ndarray, np.ndarray]:
         if name not in self._obj_q:
             raise CommandError(f"unknown object {name!r}; known: {list(scene.OBJECT_NAMES)}")
-        p = finite_vector(f"{name} position", pos, 3)
+        p = check_object_position(f"{name} position", pos)
         q = np.array([0.0, 0.0, 0.0, 1.0]) if quat_xyzw is None else unit_quaternion(f"{name} orientation", quat_xyzw)
         return p, q
 
@@ -435,26 +440,35 @@ class FrankaSim:
     def apply_action(self, action: Sequence[float], blocking: bool = True) -> MotionResult:
         """Execute a 7-D V-JEPA 2-AC action: Δxyz, Δ extrinsic-XYZ Euler, Δ gripper closure.
 
-        The gripper target is the measured closure plus the delta, clipped to [0, 1].
+        The gripper target is the measured closure plus the delta, clipped to [0, 1]; a zero delta keeps
+        the commanded closure (a grasp or an opening holds, whatever the fingers measure).
         """
         self._command_seq += 1
         a = finite_vector("action", action, 7)
         d, r = check_delta(a[:3], a[3:6], self.limits)
         if abs(a[6]) > 1.0:
             raise CommandError(f"gripper delta must be in [-1, 1], got {a[6]}")
-        return self._delta(d, r, float(conventions.apply_action(self.state7(), a)[6]), blocking)
+        # A zero gripper delta keeps the commanded closure (re-basing on the measured one lets the gripper drift).
+        closure = None if a[6] == 0.0 else float(conventions.apply_action(self.state7(), a)[6])
+        return self._delta(d, r, closure, blocking)
 
     def set_pose_target(
         self, pos: Sequence[float], quat_xyzw: Sequence[float] | None = None, blocking: bool = False
     ) -> MotionResult:
-        """Absolute TCP target in the base frame (orientation kept if ``quat_xyzw`` is None)."""
+        """Absolute TCP target in the base frame (orientation kept if ``quat_xyzw`` is None).
+
+        The position is clamped into the workspace box (rejected if more than
+        :data:`~vjepa2_core.limits.MAX_TARGET_OUTSIDE` outside it); the orientation must tilt the TCP at most
+        ``limits.max_tcp_tilt`` from pointing down.
+        """
         self._command_seq += 1
-        p = finite_vector("target position", pos, 3)
-        rot = (
-            self._target_rot
-            if quat_xyzw is None
-            else Rotation.from_quat(unit_quaternion("target orientation", quat_xyzw))
-        )
+        p = check_target_position("target position", pos, self.limits)
+        if quat_xyzw is None:
+            rot = self._target_rot
+        else:
+            quat = unit_quaternion("target orientation", quat_xyzw)
+            check_tcp_orientation("target orientation", quat, self.limits)
+            rot = Rotation.from_quat(quat)
         self._set_target(p, rot, None)
         return self._finish(blocking)
 
@@ -503,7 +517,11 @@ class FrankaSim:
         base_pos, base_quat = self.ee_pose() if self.is_settled() else (self._target_pos, self._target_rot.as_quat())
         base = conventions.state_from_pose(base_pos, base_quat, 0.0)
         target = conventions.apply_action(base, np.concatenate([d, r, [0.0]]))
-        self._set_target(target[:3], Rotation.from_euler(conventions.EULER_SEQ, target[3:6]), closure)
+        rot = Rotation.from_euler(conventions.EULER_SEQ, target[3:6])
+        excess = orientation_excess(rot.as_quat(), self.limits)
+        if excess > 0 and excess > orientation_excess(base_quat, self.limits):  # turning back is fine
+            check_tcp_orientation("the orientation after this rotation delta", rot.as_quat(), self.limits)
+        self._set_target(target[:3], rot, closure)
         return self._finish(blocking)
 
     def _set_target(self, pos: np.ndarray, rot: Rotation, closure: float | None) -> None:
@@ -552,7 +570,10 @@ class FrankaSim:
             else:
                 self._target_pos, clamped = clamp_to_workspace(self._target_pos + self._twist.linear * dt, self.limits)
                 self._clamped = self._clamped or clamped
-                self._target_rot = Rotation.from_rotvec(self._twist.angular * dt) * self._target_rot
+                turned = Rotation.from_rotvec(self._twist.angular * dt) * self._target_rot
+                excess = orientation_excess(turned.as_quat(), self.limits)
+                if excess <= 0 or excess <= orientation_excess(self._target_rot.as_quat(), self.limits):
+                    self._target_rot = turned  # else: hold the orientation at the edge of the allowed range
         step = self._target_pos - self._ref_pos
         dist, max_step = float(np.linalg.norm(step)), self.cartesian_speed * dt
         if dist <= max_step:
@@ -688,7 +709,11 @@ class FrankaSim:
                 f"goal position {np.round(pos, 3).tolist()} is outside the workspace box "
                 f"{self.limits.workspace_min} .. {self.limits.workspace_max}"
             )
-        quat = self.ee_pose()[1] if ee_quat is None else unit_quaternion("goal orientation", ee_quat)
+        if ee_quat is None:
+            quat = self.ee_pose()[1]
+        else:
+            quat = unit_quaternion("goal orientation", ee_quat)
+            check_tcp_orientation("goal orientation", quat, self.limits)
         closure = self.gripper_closure() if gripper is None else check_closure(gripper)
         sol = self.ik.solve(pos, xyzw_to_wxyz(quat), self.data.qpos[self._arm_q], iters=300)
         if not sol.converged():

@@ -4,9 +4,11 @@ Commands come in as MoveIt Servo does it (``servo_node/delta_twist_cmds``, ``ser
 as V-JEPA 2-AC 7-D actions (the blocking ``~/execute_action`` service, or ``~/delta_cmd`` +
 ``~/motion_status``) and as gripper closure/width; state goes out as franka_ros2 publishes it
 (``joint_states``, ``franka_robot_state_broadcaster/current_pose``, ``franka_gripper/joint_states``) plus
-camera images. See README.md for the full interface. Physics, rendering and state publishing run in one
-timer on its own callback group; commands and services run in another and share the simulator under a
-lock; ``~/execute_action`` waits for the motion on a third group, so ``~/stop`` still gets through.
+camera images. See README.md for the full interface. Physics, rendering and state publishing run on a
+thread of their own, so no number of blocking service calls can starve them; commands and services run
+in one callback group and share the simulator under a lock; ``~/execute_action`` (one at a time, a
+concurrent one is rejected at once) waits for the motion on another group, so ``~/stop`` and ``~/reset``
+still get through and end the wait.
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ from vjepa2_common.image import rgb_to_image
 from vjepa2_common.node import run_node
 from vjepa2_common.params import declare
 from vjepa2_common.qos import QOS_CHOICES, qos_from_name
-from vjepa2_core.limits import CommandError, CommandLimits, check_width, finite_vector, unit_quaternion
+from vjepa2_core.limits import CommandError, CommandLimits, check_timeout, check_width, finite_vector, unit_quaternion
 from vjepa2_msgs.srv import ExecuteAction, PlaceObject, RenderGoal
 from vjepa2_sim.kinematics import width_to_closure
 from vjepa2_sim.scene import CAMERAS, OBJECT_NAMES
 from vjepa2_sim.sim import FrankaSim, MotionResult
 
 WARN_THROTTLE_S = 1.0
+EXECUTOR_THREADS = 4  # ~/execute_action holds one while it waits; the others serve ~/stop, ~/reset and topics
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # franka_robot_state_broadcaster publishes its convenience topics best effort, depth 1.
 BEST_EFFORT_1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
@@ -287,8 +290,11 @@ class SimNode(Node):
         # (command seq, motion result) after the latest physics step, for ~/execute_action to wait on.
         self._motion_cv = threading.Condition()
         self._motion: tuple[int, MotionResult] = (self.sim.command_seq, self.sim.motion_result())
+        # (count, why) of the interruptions (~/reset, ~/stop) that end a waiting ~/execute_action; under _motion_cv.
+        self._interrupt: tuple[int, str] = (0, "")
+        self._execute_lock = threading.Lock()  # one ~/execute_action at a time
+        self._physics_stop = threading.Event()
 
-        physics = MutuallyExclusiveCallbackGroup()
         commands = MutuallyExclusiveCallbackGroup()
         image_qos = qos_from_name(p["image_qos"], depth=2)
         self._joint_pub = self.create_publisher(JointState, "joint_states", 10)
@@ -321,8 +327,9 @@ class SimNode(Node):
 
         self._diagnostics = DiagnosticsPublisher(self, hardware_id="mujoco_franka_panda")
         self._diagnostics.add("simulation", self._diagnostic_status)
-        self.create_timer(p["physics_period"], self._tick, callback_group=physics)
         self._publish_status(self.sim.motion_result(), "ready")
+        self._physics_thread = threading.Thread(target=self._physics_loop, name="sim-physics", daemon=True)
+        self._physics_thread.start()
         self.get_logger().info(
             f"simulated Franka ready: episode seed {self.sim.episode_seed}, cameras {p['cameras']} at "
             f"{p['image_width']}x{p['image_height']}, {p['camera_rate']} Hz"
@@ -460,10 +467,33 @@ class SimNode(Node):
     def _on_execute_action(
         self, request: ExecuteAction.Request, response: ExecuteAction.Response
     ) -> ExecuteAction.Response:
-        """Start the action, then wait (on the physics timer's notifications) until the motion is over."""
+        """Start the action, then wait (on the physics thread's notifications) until the motion is over.
+
+        One call at a time: a call while another waits is rejected at once. A ``~/reset`` or ``~/stop`` ends
+        the wait (success false, saying which); on timeout the motion is stopped before the reply.
+        """
+        if not self._execute_lock.acquire(blocking=False):
+            with self._lock:
+                self._seq += 1
+                self._reject("action", "another ~/execute_action is still running (one at a time)")
+                response.state = [float(v) for v in self.sim.state7()]
+            response.message = (
+                "rejected action: another ~/execute_action is still running (one at a time); wait for its reply "
+                "or call ~/stop; no motion"
+            )
+            return response
+        try:
+            return self._execute_action(request, response)
+        finally:
+            self._execute_lock.release()
+
+    def _execute_action(
+        self, request: ExecuteAction.Request, response: ExecuteAction.Response
+    ) -> ExecuteAction.Response:
         with self._lock:
             self._seq += 1
             try:
+                timeout = check_timeout(request.timeout_s)
                 self.sim.apply_action(
                     finite_vector("action (dx dy dz drx dry drz dgripper)", request.action, 7), blocking=False
                 )
@@ -475,29 +505,50 @@ class SimNode(Node):
             self._accepted += 1
             seq = self.sim.command_seq
             self._publish_status(self.sim.motion_result(), "accepted action")
-        timeout = (
-            request.timeout_s
-            if request.timeout_s > 0
-            else (self._params["settle_timeout"] / self._params["real_time_factor"] + 2.0)
-        )
+            with self._motion_cv:
+                interrupts = self._interrupt[0]
+        if timeout is None:
+            timeout = self._params["settle_timeout"] / self._params["real_time_factor"] + 2.0
         with self._motion_cv:
             # Snapshots older than this command (seq lower) do not count; a newer command preempts it.
             over = self._motion_cv.wait_for(
-                lambda: self._motion[0] > seq or (self._motion[0] == seq and self._motion[1].settled), timeout
+                lambda: (
+                    self._interrupt[0] != interrupts
+                    or self._motion[0] > seq
+                    or (self._motion[0] == seq and self._motion[1].settled)
+                ),
+                timeout,
             )
             latest_seq, result = self._motion
+            interrupted, why = self._interrupt[0] != interrupts, self._interrupt[1]
+        timed_out = not over
+        if timed_out:
+            with self._lock:
+                latest_seq = self.sim.command_seq  # a newer command may have come in since the wait ended
+                if latest_seq == seq:  # still this motion: stop it before replying
+                    self.sim.stop()
+                    self._publish_status(self.sim.motion_result(), "stopped: ~/execute_action timed out")
+                result = self.sim.motion_result()
         response.settled = bool(result.settled)
-        response.success = bool(over and latest_seq == seq and result.reached)
+        response.success = bool(not interrupted and not timed_out and latest_seq == seq and result.reached)
         response.state = [float(v) for v in result.state]
         response.position_error_m = float(result.position_error)
         response.elapsed_s = float(result.elapsed)
-        if latest_seq != seq:
+        if interrupted:
+            response.message = why
+        elif latest_seq != seq:
             response.message = "preempted by a newer command"
-        elif not over:
-            response.message = f"not settled within {timeout:.1f} s"
+        elif timed_out:
+            response.message = f"timed out: not settled within {timeout:.3g} s; stopped, holding the current pose"
         else:
             response.message = result.message
         return response
+
+    def _interrupt_waiting_action(self, why: str) -> None:
+        """End a waiting ~/execute_action with ``why`` as its answer."""
+        with self._motion_cv:
+            self._interrupt = (self._interrupt[0] + 1, why)
+            self._motion_cv.notify_all()
 
     def _on_reset(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         with self._lock:
@@ -506,6 +557,7 @@ class SimNode(Node):
             seed = self.sim.reset()
             self._next_state_t = self._next_camera_t = 0.0
             self._publish_status(self.sim.motion_result(), "reset")
+            self._interrupt_waiting_action("aborted by reset")
         response.success = True
         response.message = f"episode seed {seed} ({'randomised' if request.data else 'nominal layout'})"
         return response
@@ -514,17 +566,21 @@ class SimNode(Node):
         with self._lock:
             self.sim.stop()
             self._publish_status(self.sim.motion_result(), "stop")
+            self._interrupt_waiting_action("stopped by ~/stop")
         response.success, response.message = True, "holding the current pose"
         return response
 
     # ------------------------------------------------------------------ simulation loop
-    def _tick(self) -> None:
-        try:
-            self._step_and_publish()
-        except Exception:
-            if self.context.ok():
-                raise
-            # shutting down (SIGINT/SIGTERM): the context went away while this callback was publishing
+    def _physics_loop(self) -> None:
+        """Step and publish every ``physics_period`` s until :meth:`destroy_node` or the context's shutdown."""
+        period = self._params["physics_period"]
+        while not self._physics_stop.wait(period) and self.context.ok():
+            try:
+                self._step_and_publish()
+            except Exception as exc:  # a bug must not silently stop the physics
+                if not self.context.ok():
+                    return  # shutting down (SIGINT/SIGTERM): the context went away while publishing
+                self.get_logger().error(f"simulation step failed: {exc!r}", throttle_duration_sec=WARN_THROTTLE_S)
 
     def _step_and_publish(self) -> None:
         now = time.monotonic()
@@ -631,6 +687,8 @@ class SimNode(Node):
         return level, message, values
 
     def destroy_node(self) -> None:
+        self._physics_stop.set()
+        self._physics_thread.join()
         try:
             self.sim.close()
         except KeyboardInterrupt:  # the SIGINT that ended spin() can be delivered here; finish closing
@@ -640,7 +698,7 @@ class SimNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``sim_node``."""
-    return run_node(SimNode, args)
+    return run_node(SimNode, args, num_threads=EXECUTOR_THREADS)
 
 
 if __name__ == "__main__":

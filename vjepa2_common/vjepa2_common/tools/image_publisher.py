@@ -75,11 +75,19 @@ class ImagePublisher(Node):
         return frames
 
     def _publish(self) -> None:
+        # SIGINT/SIGTERM shut the context down while the executor may still fire this timer: publish nothing then.
+        if not self.context.ok():
+            return
         if self._frames is None:
             rgb = test_pattern(self._index, self._height, self._width)
         else:
             rgb = self._frames[self._index % len(self._frames)]
-        self._pub.publish(rgb_to_image(rgb, self.get_clock().now().to_msg(), self._frame_id))
+        try:
+            self._pub.publish(rgb_to_image(rgb, self.get_clock().now().to_msg(), self._frame_id))
+        except Exception:
+            if self.context.ok():
+                raise
+            return  # the context went away (SIGINT/SIGTERM) after the check above: nothing to publish to
         self._index += 1
 
 
