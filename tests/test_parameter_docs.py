@@ -27,6 +27,7 @@ from vjepa2_common.params import ParamSpec, check_parameter_file, parameter_file
 from vjepa2_common.tools.image_publisher import ImagePublisherParams
 from vjepa2_common.tools.relay import RelayParams
 from vjepa2_perception.encoder_node import EncoderParams
+from vjepa2_sim.sim_node import SimParams
 from vjepa2_training.recorder_node import RecorderParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +55,14 @@ NODES: dict[str, NodeDocs] = {
         "### Parameters",
         ("vjepa2_perception/config/encoder.yaml",),
         ("vjepa2_perception/config/encoder.yaml",),
+    ),
+    "sim_node": NodeDocs(
+        (SimParams,),
+        ("franka_sim",),
+        "vjepa2_sim/README.md",
+        "### Parameters",
+        ("vjepa2_sim/config/sim.yaml",),
+        ("vjepa2_sim/config/sim.yaml",),
     ),
     "recorder": NodeDocs((RecorderParams,), ("vjepa2_recorder",), "vjepa2_training/README.md", "## 1. Recording"),
     "image_publisher": NodeDocs(
@@ -155,4 +164,5 @@ def test_readme_table_matches_the_schema(key: str) -> None:
             assert f"`{choice}`" in limits, f"{name}: README range/choices lack `{choice}`"
         for bound in (spec.min, spec.max):
             if bound is not None:
-                assert f"{bound:g}" in limits, f"{name}: README range {limits!r} lacks the bound {bound:g}"
+                shown = str(int(bound)) if spec.type is int else f"{bound:g}"
+                assert shown in limits, f"{name}: README range {limits!r} lacks the bound {shown}"
