@@ -233,7 +233,7 @@ class RecorderNode(Node):
             raise ValueError(str(err)) from err
 
         self.done = False
-        self._lock = threading.Lock()  # serialises the received counts and the max_frames check
+        self._lock = threading.Lock()  # guards the received counts (read by the status timers)
         self.received = dict.fromkeys(self.topics, 0)
         self._announced = False
         self._silent_warned: set[str] = set()
@@ -272,9 +272,11 @@ class RecorderNode(Node):
         is_image = self.roles[topic] == "image"
 
         def on_message(raw: bytes) -> None:
+            # put() may wait for the writer (a burst): never while holding the lock. The subscriptions share the
+            # node's default (mutually exclusive) group, so the max_frames check below still sees each image once.
+            if self.done or not self._bag.put(topic, self.get_clock().now().nanoseconds, raw):
+                return
             with self._lock:
-                if self.done or not self._bag.put(topic, self.get_clock().now().nanoseconds, raw):
-                    return
                 self.received[topic] += 1
                 announce = not self._announced and all(self.received[t] for t in self._state_topics)
                 self._announced |= announce
@@ -294,8 +296,7 @@ class RecorderNode(Node):
 
     def _finish(self, reason: str) -> None:
         """Stop recording and end ``run_node``'s spin (it then finalises the bag through destroy_node)."""
-        with self._lock:
-            self.done = True
+        self.done = True
         self.get_logger().info(f"{reason}: stopping")
         self.context.try_shutdown()
 
@@ -327,9 +328,8 @@ class RecorderNode(Node):
 
     def close(self) -> None:
         """Stop recording and finalise the bag (index + metadata.yaml); idempotent."""
-        with self._lock:
-            self.done = True
-            bag = getattr(self, "_bag", None)
+        self.done = True
+        bag = getattr(self, "_bag", None)
         if bag is not None and not bag.closed:
             bag.close()
             print(f"vjepa2_recorder: wrote {self.output}: {bag.counts}", flush=True)
