@@ -112,20 +112,6 @@ class SimParams:
     workspace_max: list[float] = param(
         list(_LIMITS.workspace_max), "TCP workspace box, upper corner [m]", read_only=True
     )
-    max_tcp_tilt: float = param(
-        _LIMITS.max_tcp_tilt,
-        "Orientation limit: largest angle between the TCP z axis and straight down [rad]",
-        min=0.01,
-        max=1.5707963267948966,
-        read_only=True,
-    )
-    max_tcp_yaw: float = param(
-        _LIMITS.max_tcp_yaw,
-        "Orientation limit: largest turn of the hand about the vertical from home, either way [rad]",
-        min=0.01,
-        max=3.141592653589793,
-        read_only=True,
-    )
     twist_timeout: float = param(
         0.1,
         "A twist drives the arm for this long [s of sim time] unless renewed (MoveIt Servo incoming_command_timeout)",
@@ -171,8 +157,6 @@ class SimNode(Node):
             max_angular_speed=p.max_angular_speed,
             workspace_min=tuple(p.workspace_min),
             workspace_max=tuple(p.workspace_max),
-            max_tcp_tilt=p.max_tcp_tilt,
-            max_tcp_yaw=p.max_tcp_yaw,
         )
         self.sim = FrankaSim(
             seed=p.seed,
