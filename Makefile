@@ -4,6 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ENV := source env.sh &&
 PYTEST_ARGS ?=
+# e.g. make demo DEMO_ARGS="--params-file my_plan.yaml --steps 6" (python -m vjepa2.demo --help lists them)
+DEMO_ARGS ?=
 
 .PHONY: help setup build test demo lint format bench lock clean
 
@@ -13,13 +15,13 @@ help:  ## list the targets
 setup:  ## venv with pinned deps, colcon build, sim assets (idempotent)
 	@./scripts/setup.sh
 
-build: setup  ## rebuild the workspace (alias of setup; skips what did not change)
+build: setup  ## rebuild the workspace (alias of setup; skips colcon when no build input changed)
 
 test: setup  ## the whole test suite (runs setup first if needed)
 	@$(ENV) python -m pytest $(PYTEST_ARGS)
 
-demo: setup  ## the main job: the most complete planning path that works today
-	@$(ENV) ./scripts/demo.sh
+demo: setup  ## sim + encoder (random weights): scripted moves to a goal, energy per step; DEMO_ARGS=...
+	@$(ENV) ./scripts/demo.sh $(DEMO_ARGS)
 
 lint: setup  ## ruff check + ruff format --check over the workspace
 	@$(ENV) ruff check . && ruff format --check .

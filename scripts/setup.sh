@@ -40,9 +40,10 @@ if [ "$(cat "$STAMPS/deps" 2>/dev/null)" != "$deps_fp" ]; then
   echo "$deps_fp" > "$STAMPS/deps"
 fi
 
-# vjepa2_core is installed editable: make sure it is this checkout's (another clone may share the venv)
+# vjepa2_core is installed editable: make sure it is this checkout's (another clone may share the venv);
+# find_spec locates it without importing it (and torch)
 if [ -f vjepa2_core/pyproject.toml ]; then
-  core_dir=$(cd "$ROOT" && "$VENV/bin/python" -c 'import vjepa2_core, os; print(os.path.dirname(os.path.dirname(os.path.abspath(vjepa2_core.__file__))))' 2>/dev/null || true)
+  core_dir=$(cd "$ROOT" && "$VENV/bin/python" -c 'import importlib.util, os; print(os.path.dirname(os.path.dirname(os.path.abspath(importlib.util.find_spec("vjepa2_core").origin))))' 2>/dev/null || true)
   if [ "$core_dir" != "$ROOT/vjepa2_core" ]; then
     say "installing vjepa2_core from this checkout (editable)"
     "$VENV/bin/python" -m pip install -q --no-deps -e vjepa2_core
@@ -61,17 +62,26 @@ if [ "${#baked[@]}" -gt 0 ]; then
     "${baked[@]}"
 fi
 
-# 3./4. build the ROS packages
+# 3./4. build the ROS packages, unless no build input changed since the last successful build
+# (scripts/workspace_fingerprint.py: manifests, setup.py/cfg, msg/srv/action, resource/launch/config files;
+# not Python modules, which --symlink-install links)
 export AMENT_PREFIX_PATH=$VENV
-say "colcon build"
-if ! "$VENV/bin/colcon" --log-base log build --symlink-install --base-paths "$ROOT" \
-    --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python" \
-    --event-handlers console_cohesion- summary+ status- >"$STAMPS/colcon.log" 2>&1; then
-  grep -vE "doesn't contain any 'local_setup" "$STAMPS/colcon.log" >&2 || true
-  echo "[setup] error: colcon build failed (above; details in log/latest_build)" >&2
-  exit 1
+build_fp=$("$VENV/bin/python" scripts/workspace_fingerprint.py "$ROOT" "$deps_fp" "$(readlink -f "$VENV/bin/python")")
+if [ "$(cat "$STAMPS/build" 2>/dev/null)" = "$build_fp" ] && [ -f "$ROOT/install/setup.bash" ]; then
+  say "colcon build: nothing to rebuild (no package manifest, setup, interface, launch or config file changed)"
+else
+  say "colcon build"
+  rm -f "$STAMPS/build"
+  if ! "$VENV/bin/colcon" --log-base log build --symlink-install --base-paths "$ROOT" \
+      --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python" \
+      --event-handlers console_cohesion- summary+ status- >"$STAMPS/colcon.log" 2>&1; then
+    grep -vE "doesn't contain any 'local_setup" "$STAMPS/colcon.log" >&2 || true
+    echo "[setup] error: colcon build failed (above; details in log/latest_build)" >&2
+    exit 1
+  fi
+  grep -E '^Summary' "$STAMPS/colcon.log" || true
+  echo "$build_fp" > "$STAMPS/build"
 fi
-grep -E '^Summary' "$STAMPS/colcon.log" || true
 
 # 5. simulator assets (skipped until vjepa2_sim provides the command)
 if [ -x "$ROOT/install/vjepa2_sim/lib/vjepa2_sim/vjepa2-sim-assets" ] || [ -x "$ROOT/install/vjepa2_sim/bin/vjepa2-sim-assets" ]; then

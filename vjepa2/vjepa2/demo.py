@@ -1,16 +1,16 @@
-"""make demo: the most complete path of the planning loop that runs today, end to end over ROS 2.
+"""make demo: the simulated Franka and the V-JEPA 2 encoder node, end to end over ROS 2 (what runs today).
 
 It starts the ``plan`` graph (simulated Franka + V-JEPA 2 encoder node) with the same runner as
 ``vjepa2-launch``, asks the simulator for a goal image (the camera view with the end effector elsewhere),
 has the encoder node embed it (``~/encode_image``), then drives the arm towards the goal with blocking
 ``~/execute_action`` calls while the encoder embeds the live camera. After every step it prints the V-JEPA 2
-energy between the observation and the goal (the quantity the CEM planner minimises) and the distance to
+energy between the observation and the goal (the quantity the CEM planner will minimise) and the distance to
 the goal pose, and it writes a picture (goal, start, end, energy curve) under ``outputs/demo/``.
 
-The motions come from a straight-line controller that knows the goal pose; choosing them with CEM over
-V-JEPA 2-AC predictions instead needs the planner node and AC weights (``vjepa2-ac-vitg.pt`` or a
-self-trained predictor). With ``model.checkpoint: random`` the encoder is untrained, so the energy only
-shows the wiring; pass real weights with ``--params-file``.
+The motions are scripted: a straight-line controller that knows the goal pose. The CEM planner node that
+will choose them from V-JEPA 2-AC predictions (with ``vjepa2-ac-vitg.pt`` or a self-trained predictor) is
+being built. With ``model.checkpoint: random`` (the default) the encoder is untrained, so the energy only
+shows the wiring; give real weights in a parameter file: ``make demo DEMO_ARGS="--params-file FILE"``.
 """
 
 from __future__ import annotations
@@ -120,7 +120,13 @@ def energy(tokens: np.ndarray, goal: np.ndarray) -> float:
 
 
 def save_figure(
-    path: Path, goal: np.ndarray, start: np.ndarray, end: np.ndarray, energies: list[float], errors_cm: list[float]
+    path: Path,
+    goal: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    energies: list[float],
+    errors_cm: list[float],
+    model_id: str,
 ) -> None:
     import matplotlib
 
@@ -140,7 +146,8 @@ def save_figure(
     twin = axes[3].twinx()
     twin.plot(steps, errors_cm, "s--", color="tab:orange", label="distance to goal pose")
     twin.set_ylabel("distance to the goal pose [cm]", color="tab:orange")
-    axes[3].set_title("energy falls as the view approaches the goal")
+    weights = "random encoder weights" if model_id.endswith(":random") else f"encoder {model_id}"
+    axes[3].set_title(f"scripted straight-line motion to the goal; {weights}")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -150,7 +157,7 @@ def save_figure(
 def run(opts: argparse.Namespace) -> int:
     from std_srvs.srv import SetBool
 
-    from vjepa2.graph import get_graph
+    from vjepa2.graphs import get_graph
     from vjepa2.runner import GraphRunner
     from vjepa2_common.image import image_to_rgb
     from vjepa2_msgs.srv import EncodeImage, ExecuteAction, RenderGoal
@@ -212,7 +219,7 @@ def run(opts: argparse.Namespace) -> int:
             runner.stop()
             client.close()
     figure = Path(opts.out) / "demo.png"
-    save_figure(figure, image_to_rgb(goal.image), start_image, end_image, energies, errors_cm)
+    save_figure(figure, image_to_rgb(goal.image), start_image, end_image, energies, errors_cm, e.model_id)
     print(
         f"demo: energy {energies[0]:.4f} -> {energies[-1]:.4f} while the end effector went "
         f"{errors_cm[0]:.1f} -> {errors_cm[-1]:.1f} cm from the goal; picture: {figure}"
@@ -231,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("DX", "DY", "DZ"),
         help="goal position relative to the start [m] (base frame)",
     )
-    parser.add_argument("--params-file", default="", help="parameter file for the plan graph (e.g. real weights)")
+    parser.add_argument(
+        "--params-file", default="", help="parameter file for the plan graph instead of vjepa2/config/plan.yaml"
+    )
     parser.add_argument("--out", default="outputs/demo", help="where the picture goes")
     opts = parser.parse_args(argv)
     ensure_localhost_discovery()

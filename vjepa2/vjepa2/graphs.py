@@ -1,15 +1,17 @@
-"""The suite's node graphs. Each later package adds its nodes here, and both launchers follow."""
+"""The suite's node graphs and their registry, ``GRAPHS``. Each later package adds its nodes here, and both
+launchers follow. A graph's description says what it starts today (``test_runner`` checks it against the
+nodes)."""
 
 from __future__ import annotations
 
-from vjepa2.graph import Argument, NodeSpec, config_path, graph
+from vjepa2.graph_spec import Argument, Graph, NodeSpec, config_path, graph
 
 
 @graph(
     "camera_relay",
     "A test-pattern camera and a relay: the smallest graph, to check a ROS 2 set-up end to end.",
     (
-        Argument("rate_hz", "30.0", "Camera frame rate"),
+        Argument("rate_hz", "30.0", "Camera frame rate [Hz]", float),
         Argument("namespace", "", "Namespace of both nodes"),
     ),
 )
@@ -35,7 +37,8 @@ def camera_relay(args: dict[str, str]) -> list[NodeSpec]:
 
 @graph(
     "plan",
-    "The planning loop: camera (simulated Franka or a real one) -> V-JEPA 2 -> CEM planner -> safe commands.",
+    "The simulated Franka (camera + arm, blocking ~/execute_action) and the V-JEPA 2 encoder node embedding its "
+    "camera. Coming (being built now): the CEM planner node with its PlanToGoal action and safety layer.",
     (
         Argument("params_file", config_path("plan.yaml"), "Parameter file for all nodes"),
         Argument("namespace", "", "Namespace of all nodes"),
@@ -68,7 +71,8 @@ def plan(args: dict[str, str]) -> list[NodeSpec]:
 
 @graph(
     "perception",
-    "A camera and the V-JEPA 2 encoder node: embeddings (and probe classes) from a live image stream.",
+    "A test-pattern camera (or image files) and the V-JEPA 2 encoder node: embeddings (and probe classes) "
+    "of a live image stream.",
     (
         Argument("params_file", config_path("perception.yaml"), "Parameter file for both nodes"),
         Argument(
@@ -76,6 +80,11 @@ def plan(args: dict[str, str]) -> list[NodeSpec]:
             "random",
             "Encoder weights: official .pt, HF directory, vjepa2_core checkpoint "
             "or 'random' (untrained, for a set-up check)",
+        ),
+        Argument(
+            "preset",
+            "auto",
+            "Encoder size: auto (inferred from the weights) or vit_large, vit_huge, vit_giant, vit_giant_384",
         ),
         Argument("mode", "per_frame", "per_frame (one tubelet per frame) or clip"),
         Argument("namespace", "", "Namespace of both nodes"),
@@ -98,8 +107,22 @@ def perception(args: dict[str, str]) -> list[NodeSpec]:
             "encoder_node",
             "vjepa2_encoder",
             args["namespace"],
-            parameters=[*params, {"model.checkpoint": args["checkpoint"], "mode": args["mode"]}],
+            parameters=[
+                *params,
+                {"model.checkpoint": args["checkpoint"], "model.preset": args["preset"], "mode": args["mode"]},
+            ],
             remappings=[("image", "camera/image_raw"), ("image/compressed", "camera/image_raw/compressed")],
             required=True,
         ),
     ]
+
+
+#: Every graph, by name: what ``vjepa2-launch`` and ``launch/*.launch.py`` start.
+GRAPHS: dict[str, Graph] = {g.name: g for g in (camera_relay, plan, perception)}
+
+
+def get_graph(name: str) -> Graph:
+    """The graph ``name``; KeyError naming the available ones if there is none."""
+    if name not in GRAPHS:
+        raise KeyError(f"unknown graph '{name}'; available: {', '.join(sorted(GRAPHS))}")
+    return GRAPHS[name]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from vjepa2.graph import get_graph
+from vjepa2.graphs import get_graph
 
 
 def launch_description(graph_name: str) -> Any:
@@ -22,7 +22,7 @@ def launch_description(graph_name: str) -> Any:
     def start_nodes(context: Any) -> list[Any]:
         values = {a.name: LaunchConfiguration(a.name).perform(context) for a in graph.arguments}
         actions: list[Any] = []
-        for spec in graph.build(values):
+        for spec in graph.nodes(values):
             # In docker/, nodes run in the workspace venv while ros2 launch runs on the image's Python.
             node_pythonpath = os.environ.get("VJEPA2_NODE_PYTHONPATH")
             node_env = {"PYTHONPATH": node_pythonpath} if node_pythonpath else None

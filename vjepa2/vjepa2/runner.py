@@ -8,26 +8,37 @@
 Every node is a separate process started with ``--ros-args`` (name, namespace, remaps, parameter files),
 exactly what ``plan.launch.py`` asks launch_ros to do. Output lines are prefixed with the node name.
 SIGINT/SIGTERM are forwarded; nodes get SIGINT, then SIGTERM, then SIGKILL if they do not exit.
-When a ``required`` node exits, the whole graph is stopped.
+When a ``required`` node exits, the whole graph is stopped. If the runner itself is killed (SIGKILL, a
+crash), each node gets SIGTERM from the kernel (``PR_SET_PDEATHSIG``) and shuts down cleanly: no orphans.
+A bad launch argument or graph name is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import yaml
 
-from vjepa2.graph import NodeSpec, get_graph
+from vjepa2.graph_spec import NodeSpec
+from vjepa2.graphs import GRAPHS, get_graph
 from vjepa2_common.dds import ensure_localhost_discovery
+
+#: prctl(2) option: the signal a process gets when the thread that forked it ends
+PR_SET_PDEATHSIG = 1
+#: what a node gets when the runner dies without stopping it: a clean shutdown (bags finalised, ...)
+DEATH_SIGNAL = signal.SIGTERM
 
 
 def node_command(spec: NodeSpec, param_dir: Path) -> list[str]:
@@ -59,8 +70,29 @@ def node_command(spec: NodeSpec, param_dir: Path) -> list[str]:
     return cmd
 
 
+def die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that makes the child get DEATH_SIGNAL when the forking thread (and so the runner) dies.
+
+    libc is looked up here, before the fork; the child only calls prctl and checks that the runner did not
+    die before it (then it exits at once).
+    """
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def preexec() -> None:
+        if prctl(PR_SET_PDEATHSIG, int(DEATH_SIGNAL), 0, 0, 0) != 0:
+            os._exit(126)
+        if os.getppid() != parent_pid:  # the runner died between fork and prctl
+            os._exit(1)
+
+    return preexec
+
+
 class GraphRunner:
-    """Runs a list of node processes until a signal, a required node's exit or ``stop()``."""
+    """Runs a list of node processes until a signal, a required node's exit or ``stop()``.
+
+    Call ``start`` from a thread that outlives the nodes (the main thread): the kernel signals them when the
+    thread that started them ends.
+    """
 
     def __init__(self, specs: list[NodeSpec], param_dir: Path, out: IO[str] = sys.stdout) -> None:
         self.specs = specs
@@ -78,9 +110,16 @@ class GraphRunner:
 
     def start(self) -> None:
         commands = [(spec, node_command(spec, self.param_dir)) for spec in self.specs]
+        preexec = die_with_parent(os.getpid())
         for spec, cmd in commands:
+            # Each node leads its own process group (stop() signals the group: its children too).
             proc = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=preexec,
             )
             self.procs.append((spec, proc))
             threading.Thread(target=self._pump, args=(spec.name, proc.stdout), daemon=True).start()
@@ -143,13 +182,21 @@ class GraphRunner:
 
 
 def parse_launch_arguments(items: list[str]) -> dict[str, str]:
+    """``name:=value`` items -> dict; ValueError for an item of another shape."""
     values = {}
     for item in items:
         name, sep, value = item.partition(":=")
         if not sep or not name:
-            raise SystemExit(f"launch arguments are name:=value, got '{item}'")
+            raise ValueError(f"launch arguments are name:=value, got '{item}'")
         values[name] = value
     return values
+
+
+def print_graphs() -> None:
+    for g in GRAPHS.values():
+        print(f"{g.name}: {g.description}")
+        for a in g.arguments:
+            print(f"    {a.name}:={a.default!s}    {a.description}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,29 +206,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("graph", nargs="?", help="graph name (see --list)")
     parser.add_argument("arguments", nargs="*", help="launch arguments, name:=value")
     parser.add_argument("--list", action="store_true", help="list the graphs and their arguments")
-    parser.add_argument("--dry-run", action="store_true", help="print the node commands and exit")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the node commands and exit; their parameter files are kept in a new directory it names",
+    )
     opts = parser.parse_intermixed_args(argv)
 
-    from vjepa2.graph import GRAPHS
-
     if opts.list or not opts.graph:
-        get_graph("plan")  # import the registry
-        for g in GRAPHS.values():
-            print(f"{g.name}: {g.description}")
-            for a in g.arguments:
-                print(f"    {a.name}:={a.default!s}    {a.description}")
+        print_graphs()
         return 0 if opts.list else 2
     try:
         specs = get_graph(opts.graph).nodes(parse_launch_arguments(opts.arguments))
     except (KeyError, ValueError) as exc:
-        raise SystemExit(str(exc.args[0])) from exc
+        print(f"vjepa2-launch: {exc.args[0]}", file=sys.stderr)
+        return 2
 
+    if opts.dry_run:  # the commands must work after this process is gone: keep their parameter files
+        param_dir = Path(tempfile.mkdtemp(prefix=f"vjepa2-launch-{opts.graph}-"))
+        print(f"# parameter files of these commands (kept): {param_dir}")
+        for spec in specs:
+            print(shlex.join(node_command(spec, param_dir)))
+        return 0
     ensure_localhost_discovery()
     with tempfile.TemporaryDirectory(prefix="vjepa2-launch-") as tmp:
-        if opts.dry_run:
-            for spec in specs:
-                print(" ".join(node_command(spec, Path(tmp))))
-            return 0
         runner = GraphRunner(specs, Path(tmp))
         signal.signal(signal.SIGINT, runner.request_stop)
         signal.signal(signal.SIGTERM, runner.request_stop)

@@ -8,6 +8,7 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
 from vjepa2_common.image import ImageConversionError, compressed_to_rgb, image_to_rgb, rgb_to_image
+from vjepa2_common.image_decoding import ImageDecodeError, compressed_size, decode_jpeg_png
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
@@ -76,3 +77,35 @@ def test_truncated_jpeg_is_rejected() -> None:
         compressed_to_rgb(CompressedImage(format="jpeg", data=jpg.tobytes()[:20]))
     with pytest.raises(ImageConversionError, match="unsupported compressed format"):
         compressed_to_rgb(CompressedImage(format="tiff", data=b"xx"))
+
+
+def png_header_claiming(width: int, height: int) -> bytes:
+    """A few dozen bytes of PNG whose header declares width x height (what a decompression bomb sends)."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+def test_decoders_bound_the_decoded_pixel_count() -> None:
+    """The size is read from the header before anything is decoded: a small message that declares a huge
+    image is refused with its size, for PNG and JPEG, and non-JPEG/PNG data is refused unread."""
+    bomb = png_header_claiming(60_000, 60_000) + b"\x00" * 64
+    with pytest.raises(ImageConversionError, match=r"declares 60000x60000 = 3600000000 pixels, more than the"):
+        compressed_to_rgb(CompressedImage(format="png", data=bomb))
+    _, jpg = cv2.imencode(".jpg", np.zeros((48, 40, 3), np.uint8))
+    assert compressed_size(jpg.tobytes()) == (40, 48)
+    with pytest.raises(ImageConversionError, match=r"declares 40x48 = 1920 pixels, more than the 1000 allowed"):
+        compressed_to_rgb(CompressedImage(format="jpeg", data=jpg.tobytes()), max_pixels=1000)
+    assert compressed_to_rgb(CompressedImage(format="jpeg", data=jpg.tobytes()), max_pixels=1920).shape == (48, 40, 3)
+    # a JPEG header patched to claim 65000x65000 (the rest is a 40x48 image)
+    data = bytearray(jpg.tobytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = (65000).to_bytes(2, "big") * 2
+    with pytest.raises(ImageDecodeError, match="declares 65000x65000"):
+        decode_jpeg_png(bytes(data))
+    _, bmp = cv2.imencode(".bmp", RGB)
+    with pytest.raises(ImageConversionError, match="not JPEG or PNG data"):
+        compressed_to_rgb(CompressedImage(format="png", data=bmp.tobytes()))

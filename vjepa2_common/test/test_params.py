@@ -194,3 +194,14 @@ def test_non_finite_and_out_of_range_values_are_refused(node: Node, tmp_path: Pa
     )
     report = check_parameter_file(path, "demo", DemoParams)
     assert [m.split(":")[0] for m in report.mismatched] == ["rate_hz", "gain", "max_frames"], report.mismatched
+
+
+def test_namespace_wildcard_sections_match_in_every_namespace(tmp_path: Path) -> None:
+    """As in rcl, ``/**/name`` matches the node in the root namespace too (what vjepa2/config files use)."""
+    path = tmp_path / "graph.yaml"
+    path.write_text(
+        yaml.safe_dump({"/**/demo": {"ros__parameters": {"gain": 2.0}}, "/**/other": {"ros__parameters": {"x": 1}}})
+    )
+    for node_namespace in ("/", "/robot1", "/a/b"):
+        assert parameter_file_values(path, "demo", node_namespace) == {"gain": 2.0}
+    assert parameter_file_values(path, "demos") == {}

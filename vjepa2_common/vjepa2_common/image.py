@@ -7,6 +7,8 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from .image_decoding import MAX_DECODED_PIXELS, ImageDecodeError, decode_jpeg_png
+
 #: channels and channel order of the encodings we read; all are 8-bit.
 _ENCODINGS: dict[str, tuple[int, tuple[int, ...] | None]] = {
     "rgb8": (3, (0, 1, 2)),
@@ -54,20 +56,19 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     return np.ascontiguousarray(pixels[:, :, list(order)])
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    """Decode a jpeg/png ``sensor_msgs/CompressedImage`` to an (H, W, 3) uint8 RGB array."""
-    import cv2
+def compressed_to_rgb(msg: CompressedImage, max_pixels: int = MAX_DECODED_PIXELS) -> np.ndarray:
+    """Decode a jpeg/png ``sensor_msgs/CompressedImage`` to an (H, W, 3) uint8 RGB array.
 
+    The size is read from the header first: data that would decode to more than ``max_pixels`` pixels is an
+    ImageConversionError, as are other formats and corrupt data.
+    """
     fmt = msg.format.lower()
     if not any(kind in fmt for kind in ("jpeg", "jpg", "png")):
         raise ImageConversionError(f"unsupported compressed format '{msg.format}'; use jpeg or png")
-    data = np.frombuffer(msg.data, dtype=np.uint8)
-    if data.size == 0:
-        raise ImageConversionError("compressed image has no data")
-    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if decoded is None:
-        raise ImageConversionError(f"could not decode the {msg.format} data ({data.size} B); truncated or corrupt?")
-    return np.ascontiguousarray(decoded[:, :, ::-1])
+    try:
+        return decode_jpeg_png(msg.data, max_pixels)
+    except ImageDecodeError as exc:
+        raise ImageConversionError(str(exc)) from None
 
 
 def rgb_to_image(rgb: np.ndarray, stamp: Time | None = None, frame_id: str = "") -> Image:

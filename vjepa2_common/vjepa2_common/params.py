@@ -329,7 +329,9 @@ def parameter_file_values(yaml_path: str | Path, node_name: str, namespace: str 
     out: dict[str, Any] = {}
     for section, body in data.items():
         pattern = "/" + str(section).lstrip("/")
-        if not (pattern in (fqn, "/" + node_name) or fnmatch.fnmatchcase(fqn, pattern.replace("**", "*"))):
+        # rcl's ** matches zero or more namespace tokens: /**/name also matches /name
+        globs = {pattern.replace("**", "*"), pattern.replace("/**/", "/").replace("**", "*")}
+        if not (pattern in (fqn, "/" + node_name) or any(fnmatch.fnmatchcase(fqn, glob) for glob in globs)):
             continue
         if not isinstance(body, dict) or not isinstance(body.get("ros__parameters", {}), dict):
             raise ValueError(f"parameter file '{path}': section '{section}' needs a 'ros__parameters' mapping")

@@ -78,3 +78,35 @@ def test_each_bad_setting_gives_one_clear_error(files: dict[str, Path], spec: di
     spec = {k: v.format(**names) if isinstance(v, str) else v for k, v in spec.items()}
     with pytest.raises(ModelLoadError, match=match):
         PerceptionModel(ModelSpec(**{"crop_size": 32, **spec}))
+
+
+def test_auto_preset_names_the_size_of_the_weights(tmp_path: Path) -> None:
+    """A tiny checkpoint loads under the default preset and is published with its own size, never as
+    vit_large; a named preset the weights do not match is one clear error."""
+    torch.manual_seed(2)
+    unnamed = save_pretrained(
+        VisionEncoder(EncoderConfig(embed_dim=32, depth=1, num_heads=2, img_size=32)), tmp_path / "a"
+    )
+    # a training run that started from the vit_large preset but shrank it keeps the name: the sizes decide
+    relabelled = VisionEncoder(EncoderConfig(embed_dim=32, depth=2, num_heads=2, img_size=32, name="vit_large"))
+    relabelled = save_pretrained(relabelled, tmp_path / "b")
+    for path, size in ((unnamed, "vit_d32x1"), (relabelled, "vit_d32x2")):
+        model = PerceptionModel(ModelSpec(str(path), crop_size=32))
+        assert model.model_id == f"{size}:{path.name}"
+        with pytest.raises(ModelLoadError, match=r"model.preset 'vit_large' does not match .*embed_dim 1024 vs 32"):
+            PerceptionModel(ModelSpec(str(path), preset="vit_large", crop_size=32))
+    assert PerceptionModel(ModelSpec("random", crop_size=32)).model_id.startswith("vit_large:")
+
+
+def test_auto_preset_on_an_official_layout_file(tmp_path: Path) -> None:
+    """An official-layout file (``module.backbone.`` keys, as vitl.pt/vitg.pt): the size is inferred from its
+    weight shapes, so a pinned vit_large no longer stands in the way; a size that is no released one needs
+    its head count, which the error says how to give."""
+    encoder = VisionEncoder(EncoderConfig(embed_dim=64, depth=2, num_heads=4, img_size=32))
+    path = tmp_path / "vitg.pt"
+    torch.save({"encoder": {f"module.backbone.{k}": v for k, v in encoder.state_dict().items()}}, path)
+    with pytest.raises(ModelLoadError, match="preset 'vit_large' does not match the checkpoint"):
+        PerceptionModel(ModelSpec(str(path), preset="vit_large", crop_size=32))
+    with pytest.raises(ModelLoadError, match="not a released size") as auto:
+        PerceptionModel(ModelSpec(str(path), crop_size=32))
+    assert "does not match" not in str(auto.value)

@@ -67,9 +67,9 @@ class ModelParams:
         configure=True,
     )
     preset: str = param(
-        "",
-        "Encoder size for official .pt files (vit_large, vit_huge, vit_giant, vit_giant_384); empty = infer from the "
-        "weights",
+        "auto",
+        "Encoder size: auto = inferred from the weights (vit_large for 'random'); or vit_large, vit_huge, vit_giant, "
+        "vit_giant_384, which the weights must match",
         configure=True,
     )
     device: str = param("cpu", "Torch device: cpu, cuda or cuda:N", configure=True)

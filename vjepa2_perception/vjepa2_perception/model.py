@@ -18,7 +18,7 @@ import torch
 from vjepa2_core.checkpoint import CheckpointError, load_classifier
 from vjepa2_core.devices import CANONICAL_DTYPES, parse_dtype, resolve_device
 from vjepa2_core.inference import FrameEncoder, layer_norm_tokens, make_transform
-from vjepa2_core.models import AttentiveClassifier, VisionEncoder, encoder_preset
+from vjepa2_core.models import AttentiveClassifier, EncoderConfig, VisionEncoder, encoder_preset
 
 from .labels import LabelFileError, load_labels
 
@@ -26,6 +26,10 @@ DTYPES = CANONICAL_DTYPES  # the node accepts the canonical names only
 PREPROCESSING = ("ac", "video")
 #: checkpoint value that builds the preset with random weights (demos and benchmarks without downloads)
 RANDOM_CHECKPOINT = "random"
+#: model.preset value (the default) that takes the encoder size from the weights; 'random' builds vit_large
+AUTO_PRESET = "auto"
+#: the sizes a model.preset must match in the loaded weights
+PRESET_SIZES = ("embed_dim", "depth", "num_heads", "mlp_hidden", "patch_size", "tubelet_size")
 
 
 class ModelLoadError(RuntimeError):
@@ -37,7 +41,7 @@ class ModelSpec:
     """What to load and how to run it (the node's ``model.*``, ``preprocessing``, ``crop_size``, ``probe.*``)."""
 
     checkpoint: str
-    preset: str = ""
+    preset: str = AUTO_PRESET
     device: str = "cpu"
     dtype: str = "float32"
     preprocessing: str = "ac"
@@ -79,15 +83,13 @@ class PerceptionModel:
         self.labels: list[str] | None = None
         if spec.probe_checkpoint:
             self.classifier, self.labels = self._load_probe(spec)
-        self.model_id = self._model_id(spec, cfg.name)
+        self.model_id = self._model_id(spec, cfg)
 
     # ------------------------------------------------------------------------------------------ loading
     def _load_encoder(self, spec: ModelSpec) -> FrameEncoder:
+        preset = self._preset(spec)
         if spec.checkpoint == RANDOM_CHECKPOINT:
-            try:
-                cfg = encoder_preset(spec.preset or "vit_large")
-            except ValueError as exc:
-                raise ModelLoadError(f"model.preset: {exc}") from exc
+            cfg = preset or encoder_preset("vit_large")
             return FrameEncoder(
                 VisionEncoder(cfg),
                 make_transform(spec.preprocessing, spec.crop_size),
@@ -106,16 +108,39 @@ class PerceptionModel:
                 "model directory or vjepa2_core checkpoint)"
             )
         try:
-            return FrameEncoder.from_pretrained(
+            encoder = FrameEncoder.from_pretrained(
                 path,
                 transform=spec.preprocessing,
                 size=spec.crop_size,
-                preset=spec.preset or None,
+                preset=preset.name if preset else None,
                 device=self.device,
                 dtype=self.dtype,
             )
         except (CheckpointError, ValueError, OSError, RuntimeError, KeyError, EOFError) as exc:
             raise ModelLoadError(f"cannot load the encoder from model.checkpoint '{path}': {exc}") from exc
+        if preset is not None:  # HF directories and our checkpoints carry their own config: check it too
+            found = encoder.encoder.cfg
+            clash = [
+                f"{k} {getattr(preset, k)} vs {getattr(found, k)}"
+                for k in PRESET_SIZES
+                if getattr(preset, k) != getattr(found, k)
+            ]
+            if clash:
+                raise ModelLoadError(
+                    f"model.preset '{spec.preset}' does not match model.checkpoint '{path}' "
+                    f"(preset vs weights: {', '.join(clash)}); use model.preset: {AUTO_PRESET}"
+                )
+        return encoder
+
+    @staticmethod
+    def _preset(spec: ModelSpec) -> EncoderConfig | None:
+        """The configured preset's sizes, or None for ``auto`` (sizes from the weights)."""
+        if spec.preset in (AUTO_PRESET, ""):
+            return None
+        try:
+            return encoder_preset(spec.preset)
+        except ValueError as exc:
+            raise ModelLoadError(f"model.preset: {exc}; or {AUTO_PRESET} to infer the size from the weights") from exc
 
     def _load_probe(self, spec: ModelSpec) -> tuple[AttentiveClassifier, list[str] | None]:
         path = Path(spec.probe_checkpoint).expanduser()
@@ -141,9 +166,8 @@ class PerceptionModel:
         return classifier, labels
 
     @staticmethod
-    def _model_id(spec: ModelSpec, config_name: str | None) -> str:
-        name = config_name or spec.preset or "encoder"
-        model_id = f"{name}:{Path(spec.checkpoint).name or spec.checkpoint}"
+    def _model_id(spec: ModelSpec, cfg: EncoderConfig) -> str:
+        model_id = f"{size_name(cfg)}:{Path(spec.checkpoint).name or spec.checkpoint}"
         if spec.probe_checkpoint:
             model_id += f"+{Path(spec.probe_checkpoint).name}"
         return model_id
@@ -194,6 +218,18 @@ class PerceptionModel:
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def size_name(cfg: EncoderConfig) -> str:
+    """The size of a loaded encoder in a model id: its preset name when the weights have that preset's sizes,
+    its own name for a model of no released size (e.g. ``vit_tiny``), else its width and depth."""
+    try:
+        preset = encoder_preset(cfg.name) if cfg.name else None
+    except ValueError:
+        return str(cfg.name)
+    if preset is not None and all(getattr(preset, k) == getattr(cfg, k) for k in PRESET_SIZES):
+        return str(preset.name)
+    return f"vit_d{cfg.embed_dim}x{cfg.depth}"
 
 
 def normalize_tokens(tokens: np.ndarray) -> np.ndarray:

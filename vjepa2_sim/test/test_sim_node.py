@@ -268,7 +268,7 @@ def test_concurrent_execute_actions_do_not_starve_physics(sim_node, ros: RosHarn
     futures = [first.call_async(_action(0.1, 30.0)), second.call_async(_action(-0.1, 30.0))]
     replies = [ros.wait_future(f, 30.0, "execute_action") for f in futures]
     rate = (len(joints.messages) - count0) / (time.monotonic() - t0)
-    assert rate > 0.5 * idle_rate, f"joint_states at {rate:.1f} Hz during two blocking calls, {idle_rate:.1f} Hz idle"
+    assert rate > 0.25 * idle_rate, f"joint_states at {rate:.1f} Hz during two blocking calls, {idle_rate:.1f} Hz idle"
     # one moved and says so; the other was turned away at once, saying why
     reached = [r for r in replies if r.success]
     busy = [r for r in replies if "another ~/execute_action is still running" in r.message]

@@ -28,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vjepa2_common.image_decoding import ImageDecodeError, decode_jpeg_png
 from vjepa2_core.conventions import ACTION_DIM, EULER_SEQ, STATE_DIM, STATE_LAYOUT, states_to_actions
 
 from .fileio import atomic_write
@@ -68,11 +69,11 @@ def encode_frame(rgb: np.ndarray, codec: str = "jpeg", quality: int = 95) -> byt
 
 
 def decode_frame(data: np.ndarray | bytes) -> np.ndarray:
-    """Decode JPEG/PNG bytes into an ``HxWx3`` uint8 RGB array."""
-    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise DatasetError("a stored frame could not be decoded (corrupt shard?)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    """Decode JPEG/PNG bytes into an ``HxWx3`` uint8 RGB array (bounded: the header's size is checked first)."""
+    try:
+        return decode_jpeg_png(data)
+    except ImageDecodeError as exc:
+        raise DatasetError(f"a stored frame could not be decoded (corrupt shard?): {exc}") from None
 
 
 def write_episode(

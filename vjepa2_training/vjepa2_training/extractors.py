@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-import cv2
 import numpy as np
+
+from vjepa2_common.image_decoding import ImageDecodeError, decode_jpeg_png
 
 KINDS = ("image", "pose", "gripper")
 ENTRY_POINT_GROUP = "vjepa2_training.extractors"
@@ -138,10 +139,10 @@ def image_from_raw(msg: Any, options: Mapping[str, Any]) -> np.ndarray:
 @register_extractor("image", "sensor_msgs/msg/CompressedImage")
 def image_from_compressed(msg: Any, options: Mapping[str, Any]) -> np.ndarray:
     """RGB uint8 array from a JPEG/PNG ``sensor_msgs/CompressedImage``."""
-    bgr = cv2.imdecode(np.asarray(msg.data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ExtractorError(f"could not decode compressed image (format {msg.format!r})")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        return decode_jpeg_png(msg.data)  # bounded: the header's size is checked before decoding
+    except ImageDecodeError as exc:
+        raise ExtractorError(f"could not decode compressed image (format {msg.format!r}): {exc}") from None
 
 
 # ------------------------------------------------------------------------------------------------ poses

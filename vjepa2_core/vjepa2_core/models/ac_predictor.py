@@ -63,7 +63,7 @@ class ACPredictorConfig(TransformerConfig):
 
 @dataclass
 class ACKVCache:
-    """Keys/values of every layer for the first ``num_steps`` timesteps (``[B, L, heads, head_dim]`` each).
+    """Keys/values of every layer for the first ``num_steps`` timesteps (``[B, heads, L, head_dim]`` each).
 
     A cache of batch 1 is shared by (broadcast to) any batch of new timesteps.
     """

@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .rope import RopeTables, apply_rope
+from .rope import RopeTables
 
 KVPair = tuple[Tensor, Tensor]
-"""Keys (after RoPE) and values of one layer, each ``[B, L, heads, head_dim]``."""
+"""Keys (after RoPE) and values of one layer, each head-major ``[B, heads, L, head_dim]``."""
 
 
 _FAST_CPU_KERNELS = {"enabled": True}
@@ -124,29 +124,20 @@ class Attention(nn.Module):
         """
         batch, num_tokens, dim = x.shape
         qkv = fast_linear(x, self.qkv).view(batch, num_tokens, 3, self.num_heads, self.head_dim)
-        if past_kv is None and not return_kv:
-            # fast path: q and k come out of RoPE already head-major and contiguous, v is read strided
-            q, k = self._rotate_qk_head_major(qkv, rope)
-            v = qkv[:, :, 2].transpose(1, 2)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-            return fast_linear(out.transpose(1, 2).reshape(batch, num_tokens, dim), self.proj)
-        v = qkv[:, :, 2]
-        if rope is not None:
-            qk = apply_rope(qkv[:, :, :2], RopeTables(rope.cos[..., None, None, :], rope.sin[..., None, None, :]))
-            q, k = qk[:, :, 0], qk[:, :, 1]
-        else:
-            q, k = qkv[:, :, 0], qkv[:, :, 1]
+        # q and k come out of RoPE already head-major and contiguous, v is read strided
+        q, k = self._rotate_qk_head_major(qkv, rope)
+        v = qkv[:, :, 2].transpose(1, 2)
         if past_kv is not None:
             past_k, past_v = past_kv
             if past_k.shape[0] != batch:
                 past_k = past_k.expand(batch, -1, -1, -1)
                 past_v = past_v.expand(batch, -1, -1, -1)
-            k = torch.cat([past_k, k], dim=1)
-            v = torch.cat([past_v, v], dim=1)
-        out = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=attn_mask
-        )
-        out = self.proj(out.transpose(1, 2).reshape(batch, num_tokens, dim))
+            k = torch.cat([past_k, k], dim=2)
+            v = torch.cat([past_v, v], dim=2)
+        elif return_kv:
+            v = v.contiguous()  # cached: not a view into this call's projection
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        out = fast_linear(out.transpose(1, 2).reshape(batch, num_tokens, dim), self.proj)
         if return_kv:
             return out, (k, v)
         return out

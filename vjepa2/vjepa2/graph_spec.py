@@ -1,8 +1,9 @@
-"""Node graphs as data: the single description that both `ros2 launch` and `vjepa2-launch` start.
+"""The data types of a node graph: launch arguments, node specs and the graph that builds them.
 
-A graph is a function ``(args: dict[str, str]) -> list[NodeSpec]`` registered with ``@graph`` together
-with its declared launch arguments (name, default, description). ``launch/*.launch.py`` turn a graph into
-launch_ros ``Node`` actions; ``vjepa2.runner`` turns it into processes with the same ``--ros-args``.
+A graph is a function ``(args: dict[str, str]) -> list[NodeSpec]`` made a :class:`Graph` by ``@graph``
+together with its declared launch arguments (name, default, description, type). The graphs themselves and
+their registry are in ``vjepa2.graphs``. ``launch/*.launch.py`` turn a graph into launch_ros ``Node``
+actions; ``vjepa2.runner`` turns it into processes with the same ``--ros-args``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+#: Launch-argument types: how a value is checked, and the name a user reads in the error.
+ARGUMENT_TYPES: dict[type, str] = {str: "a string", float: "a number (e.g. 10.0)", int: "an integer (e.g. 3)"}
+
 
 @dataclass(frozen=True)
 class Argument:
-    """A launch argument: ``name:=value`` on either command line."""
+    """A launch argument: ``name:=value`` on either command line; its value reaches the graph as text."""
 
     name: str
     default: str
     description: str
+    type: type = str
+
+    def check(self, value: str) -> None:
+        """Raise ValueError naming the argument and the expected type if ``value`` does not parse as it."""
+        try:
+            self.type(value)
+        except ValueError:
+            raise ValueError(
+                f"launch argument {self.name}:={value!r} must be {ARGUMENT_TYPES[self.type]}: {self.description}"
+            ) from None
 
 
 @dataclass
@@ -46,38 +60,30 @@ class Graph:
     description: str
 
     def resolve(self, overrides: dict[str, str]) -> dict[str, str]:
-        """Launch-argument values: declared defaults updated with ``overrides``; unknown names are errors."""
+        """Launch-argument values: declared defaults updated with ``overrides``; unknown names and values
+        of the wrong type are ValueErrors."""
         known = {a.name: a.default for a in self.arguments}
         unknown = sorted(set(overrides) - set(known))
         if unknown:
             raise ValueError(
                 f"graph '{self.name}' has no argument(s) {', '.join(unknown)}; known: {', '.join(known) or 'none'}"
             )
-        return {**known, **overrides}
+        values = {**known, **overrides}
+        for argument in self.arguments:
+            argument.check(values[argument.name])
+        return values
 
     def nodes(self, overrides: dict[str, str] | None = None) -> list[NodeSpec]:
         return self.build(self.resolve(overrides or {}))
 
 
-GRAPHS: dict[str, Graph] = {}
-
-
 def graph(name: str, description: str, arguments: tuple[Argument, ...] = ()) -> Callable:
-    """Register the decorated ``(args) -> list[NodeSpec]`` function as graph ``name``."""
+    """Make the decorated ``(args) -> list[NodeSpec]`` function the :class:`Graph` ``name``."""
 
-    def register(fn: Callable[[dict[str, str]], list[NodeSpec]]) -> Callable[[dict[str, str]], list[NodeSpec]]:
-        GRAPHS[name] = Graph(name, fn, tuple(arguments), description)
-        return fn
+    def make(fn: Callable[[dict[str, str]], list[NodeSpec]]) -> Graph:
+        return Graph(name, fn, tuple(arguments), description)
 
-    return register
-
-
-def get_graph(name: str) -> Graph:
-    from vjepa2 import graphs  # noqa: F401 - registers the graphs
-
-    if name not in GRAPHS:
-        raise KeyError(f"unknown graph '{name}'; available: {', '.join(sorted(GRAPHS))}")
-    return GRAPHS[name]
+    return make
 
 
 def config_path(filename: str) -> str:
@@ -88,11 +94,3 @@ def config_path(filename: str) -> str:
         return str(Path(get_package_share_directory("vjepa2"), "config", filename))
     except Exception:  # not installed: running from the source tree
         return str(Path(__file__).resolve().parents[1] / "config" / filename)
-
-
-def as_bool(value: str) -> bool:
-    if value.lower() in ("true", "1", "yes", "on"):
-        return True
-    if value.lower() in ("false", "0", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, got '{value}'")
