@@ -28,7 +28,7 @@ from vjepa2_common.tools.image_publisher import ImagePublisherParams
 from vjepa2_common.tools.relay import RelayParams
 from vjepa2_perception.encoder_node import EncoderParams
 from vjepa2_sim.sim_node import SimParams
-from vjepa2_training.recorder_node import RecorderParams
+from vjepa2_training.data.recorder_node import RecorderParams
 
 ROOT = Path(__file__).resolve().parents[1]
 #: declared by rclpy itself on every node

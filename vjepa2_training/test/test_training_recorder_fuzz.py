@@ -32,7 +32,7 @@ from vjepa2_common.fuzzing import (
 )
 from vjepa2_common.params import schema_specs
 from vjepa2_common.testing import RosHarness
-from vjepa2_training.recorder_node import READY_LINE, RecorderParams
+from vjepa2_training.data.recorder_node import READY_LINE, RecorderParams
 
 SEED = 20261202
 EVENTS = 400
@@ -60,7 +60,7 @@ def test_fuzzed_input_leaves_the_recorder_recording_and_the_bag_readable(
     bag = tmp_path / "fuzz_bag"
     diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
     rec = launcher.module(
-        "vjepa2_training.recorder_node",
+        "vjepa2_training.data.recorder_node",
         *("-o", str(bag), "--qos", "reliable"),
         *("--extra-topic", f"{COMPRESSED}:sensor_msgs/msg/CompressedImage"),
         *("--extra-topic", f"{MARKER}:std_msgs/msg/String"),

@@ -43,8 +43,8 @@ ROLES = ("image", "pose", "gripper", "command")
 STATE_ROLES = ("image", "pose", "gripper")
 READY_LINE = "vjepa2_recorder: camera, pose and gripper topics active"
 RECORDER_QOS_CHOICES = ("sensor_data", "reliable")
-#: a subscribed stream silent for this long gets one warning naming its topic
-SILENT_WARN_S = 5.0
+#: period of the "messages so far" log line [s]
+REPORT_PERIOD_S = 5.0
 #: raw bytes waiting for the bag writer beyond which the subscriptions wait for it
 MAX_QUEUED_BYTES = 512 * 1024 * 1024
 
@@ -81,6 +81,13 @@ class RecorderParams:
     qos_depth: int = param(100, "Subscription queue depth", min=1, max=10000, read_only=True)
     max_duration_s: float = param(0.0, "Stop after this long [s] (0: never)", min=0.0, max=1e7, read_only=True)
     max_frames: int = param(0, "Stop after this many image messages (0: never)", min=0, read_only=True)
+    silence_warning_s: float = param(
+        5.0,
+        "Warn once per topic when a camera/pose/gripper/extra topic has sent nothing for this long [s] (0: never)",
+        min=0.0,
+        max=3600.0,
+        read_only=True,
+    )
     diagnostics_period_s: float = param(
         1.0, "Period of the /diagnostics status [s]", min=0.05, max=60.0, read_only=True
     )
@@ -249,7 +256,9 @@ class RecorderNode(Node):
             for topic in self.topics:
                 qos = self.command_qos if self.roles[topic] == "command" else self.qos
                 self.create_subscription(self.classes[topic], topic, self._callback(topic), qos, raw=True)
-            self.create_timer(SILENT_WARN_S, self._report)
+            self.create_timer(REPORT_PERIOD_S, self._report)
+            if settings.silence_warning_s:
+                self.create_timer(min(1.0, settings.silence_warning_s), self._warn_silent_topics)
             self.diagnostics = DiagnosticsPublisher(self, names.RECORDER_NODE, settings.diagnostics_period_s)
             self.diagnostics.add("recorder", self._status)
             if settings.max_duration_s:
@@ -304,13 +313,31 @@ class RecorderNode(Node):
         with self._lock:
             received = dict(self.received)
         self.get_logger().info(f"messages so far: {received}")
-        silent = [t for t, n in received.items() if not n and self.roles[t] != "command"]
-        silent = [t for t in silent if t not in self._silent_warned]
-        if silent:
-            self._silent_warned.update(silent)
+
+    def _silent_topics(self) -> list[str]:
+        """Subscribed streams (commands excepted: they may be sparse) silent for ``silence_warning_s``."""
+        limit = self.settings.silence_warning_s
+        if not limit or time.monotonic() - self._started < limit:
+            return []
+        with self._lock:
+            return [t for t, role in self.roles.items() if role != "command" and not self.received[t]]
+
+    def _warn_silent_topics(self) -> None:
+        """Name each silent stream once, with how to fix it."""
+        for topic in self._silent_topics():
+            if topic in self._silent_warned:
+                continue
+            self._silent_warned.add(topic)
+            role = self.roles[topic]
+            hint = ""
+            if role == "image" and topic != names.SIM_EXTERIOR_IMAGE_TOPIC:
+                hint = (
+                    f" (a bare vjepa2_sim sim_node publishes {names.SIM_EXTERIOR_IMAGE_TOPIC}: pass --image-topic "
+                    f"{names.SIM_EXTERIOR_IMAGE_TOPIC}, or start the sim with vjepa2-launch, which remaps it here)"
+                )
             self.get_logger().warning(
-                f"no message on {', '.join(silent)} after {time.monotonic() - self._started:.0f} s: is it published "
-                f"(ros2 topic list)? A bare sim_node publishes {names.SIM_EXTERIOR_IMAGE_TOPIC} (--image-topic)"
+                f"no {role} message on {topic} after {self.settings.silence_warning_s:g} s: is it published "
+                f"(ros2 topic list)? Set {role}_topic to the right name{hint}"
             )
 
     def _status(self) -> tuple[int, str, dict[str, object]]:
@@ -321,8 +348,8 @@ class RecorderNode(Node):
         values["queued_bytes"] = self._bag.queued_bytes
         if self._bag.error:
             return ERROR, self._bag.error, values
-        silent = [t for t, n in received.items() if not n and self.roles[t] != "command"]
-        if silent and time.monotonic() - self._started >= SILENT_WARN_S:
+        silent = self._silent_topics()
+        if silent:
             return WARN, f"no message on {', '.join(silent)}", values
         return OK, f"recording {sum(received.values())} messages to {self.output}", values
 
