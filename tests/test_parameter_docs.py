@@ -27,6 +27,7 @@ from vjepa2_common.params import ParamSpec, check_parameter_file, parameter_file
 from vjepa2_common.tools.image_publisher import ImagePublisherParams
 from vjepa2_common.tools.relay import RelayParams
 from vjepa2_perception.encoder_node import EncoderParams
+from vjepa2_planner.params import PlannerParams
 from vjepa2_sim.sim_node import SimParams
 from vjepa2_training.data.recorder_node import RecorderParams
 
@@ -45,6 +46,7 @@ class NodeDocs:
     heading: str  # the table is the first one after the line that starts with this
     configs: tuple[str, ...] = ()  # the package's config files for this node
     reference: tuple[str, ...] = field(default=())  # those of them that set every parameter to its default
+    undocumented: frozenset[str] = frozenset()  # parameters the README table leaves to another README
 
 
 NODES: dict[str, NodeDocs] = {
@@ -63,6 +65,13 @@ NODES: dict[str, NodeDocs] = {
         "### Parameters",
         ("vjepa2_sim/config/sim.yaml",),
         ("vjepa2_sim/config/sim.yaml",),
+    ),
+    "planner_node": NodeDocs(
+        (LifecycleParams, PlannerParams),
+        ("vjepa2_planner",),
+        "vjepa2_planner/README.md",
+        "## Parameters",
+        undocumented=frozenset(spec.name for spec in schema_specs(LifecycleParams)),  # "come from ManagedNode"
     ),
     "recorder": NodeDocs((RecorderParams,), ("vjepa2_recorder",), "vjepa2_training/README.md", "## 1. Recording"),
     "image_publisher": NodeDocs(
@@ -105,21 +114,41 @@ def readme_default(value: Any) -> str:
     return str(value)
 
 
-def readme_table(docs: NodeDocs) -> list[tuple[str, str, str, str]]:
-    """(name, default, range cell, when) of each row of the node's README parameter table."""
+def readme_table(docs: NodeDocs) -> tuple[list[tuple[str, str, str, str]], bool]:
+    """(name, default as the schema writes it, range cell, when) of each row of the node's README table.
+
+    Two layouts: ``| Name | Default | Range / choices | | Meaning |`` (defaults in YAML spelling; when: C, live or
+    read-only) and the one ``schema_rows`` generates, ``| parameter | type | default | range / choices | when |
+    description |`` (defaults as ``repr``; when: configure, live or read-only).
+    """
     lines = (ROOT / docs.readme).read_text().splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith(docs.heading)), None)
     assert start is not None, f"{docs.readme}: no line starting with {docs.heading!r}"
-    header = next(i for i in range(start, len(lines)) if lines[i].startswith("| Name | Default |"))
+    header = next(
+        i
+        for i in range(start, len(lines))
+        if re.match(r"^\| (Name \| Default|parameter \| type \| default) \|", lines[i])
+    )
+    generated = lines[header].startswith("| parameter")
     rows = []
     for line in lines[header + 2 :]:
         if not line.startswith("|"):
             break
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if generated:  # choices are joined by " | "; escaped or not, "when" is the last such cell
+            when_at = max(
+                (k for k, c in enumerate(cells) if k >= 3 and c in ("configure", "live", "read-only")), default=0
+            )
+            assert when_at, f"{docs.readme}: malformed parameter row {line!r}"
+            limits = " | ".join(cells[3:when_at]).replace("\\|", "|")
+            when = "C" if cells[when_at] == "configure" else cells[when_at]
+            rows.append((cells[0].strip("`"), cells[2].strip("`"), limits, when))
+            continue
         match = re.match(r"^\| `([\w.]+)` \| `([^`]*)` \|([^|]*)\| (C|live|read-only) \|.*\|$", line)
         assert match, f"{docs.readme}: malformed parameter row {line!r}"
         name, default, limits, when = match.groups()
         rows.append((name, default, limits.strip(), when))
-    return rows
+    return rows, generated
 
 
 @pytest.mark.parametrize("path", config_files(), ids=lambda p: str(p.relative_to(ROOT)))
@@ -149,9 +178,9 @@ def test_reference_files_set_every_parameter_to_its_default(key: str) -> None:
 @pytest.mark.parametrize("key", sorted(NODES))
 def test_readme_table_matches_the_schema(key: str) -> None:
     docs = NODES[key]
-    rows = readme_table(docs)
+    rows, generated = readme_table(docs)
     names = [row[0] for row in rows]
-    specs = specs_of(docs)
+    specs = {name: spec for name, spec in specs_of(docs).items() if spec.name not in docs.undocumented}
     assert sorted(names) == sorted(specs), (
         f"{docs.readme}: the table lacks {sorted(set(specs) - set(names))}, has extra {sorted(set(names) - set(specs))}"
     )
@@ -159,7 +188,11 @@ def test_readme_table_matches_the_schema(key: str) -> None:
         spec = specs[name]
         expected = "C" if spec.configure else "read-only" if spec.read_only else "live"
         assert when == expected, f"{name}: README says {when}, the schema {expected}"
-        assert default == readme_default(spec.default), f"{name}: README default {default!r}, schema {spec.default!r}"
+        shown = repr(spec.default) if generated else readme_default(spec.default)
+        assert default == shown, f"{name}: README default {default!r}, schema {spec.default!r}"
+        if generated:
+            assert limits == spec.range_text(), f"{name}: README range {limits!r}, schema {spec.range_text()!r}"
+            continue
         for choice in spec.choices or ():
             assert f"`{choice}`" in limits, f"{name}: README range/choices lack `{choice}`"
         for bound in (spec.min, spec.max):
