@@ -23,6 +23,7 @@ import pytest
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
+from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.srv import SetParameters
 from rclpy.action import ActionClient
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -33,8 +34,19 @@ from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
+from vjepa2_common.fuzzing import (
+    NASTY_FLOATS,
+    NASTY_STRINGS,
+    RequestStream,
+    lifecycle_requests,
+    malformed_image,
+    nasty_stamp,
+    parameter_attacks,
+    pick,
+)
 from vjepa2_common.image import rgb_to_image
 from vjepa2_common.lifecycle_client import LifecycleClient, TransitionFailed
+from vjepa2_common.params import schema_specs
 from vjepa2_common.qos import qos_from_name
 from vjepa2_common.testing import (
     Collector,
@@ -51,6 +63,7 @@ from vjepa2_core.models import EncoderConfig, VisionEncoder
 from vjepa2_msgs.action import PlanToGoal
 from vjepa2_msgs.msg import Embedding, PlannerStatus
 from vjepa2_msgs.srv import RenderGoal, SetGoal
+from vjepa2_planner.params import PlannerParams
 
 CROP = 64  # 4 x 4 tokens of 16 px
 DIM = 32
@@ -675,3 +688,99 @@ def test_lifecycle_bad_checkpoint_stays_up_then_pose_target(stack: Stack) -> Non
         set_parameters(stack, BLOCKING, predictor__checkpoint="random", command_interface="execute_action")
         lifecycle.change("configure")
         lifecycle.change("activate")
+
+
+def _malformed_embedding(rng: np.random.Generator) -> Embedding:
+    """An Embedding whose sizes, values or model id do not fit (sometimes empty, NaN or inconsistent)."""
+    msg = Embedding(model_id=pick(rng, ("vit_tiny", "vit_wrong", *NASTY_STRINGS)))
+    msg.num_tokens = int(pick(rng, (0, 1, 16, 17, 2**32 - 1)))
+    msg.dim = int(pick(rng, (0, DIM, 48, 2**32 - 1)))
+    msg.grid = [int(v) for v in rng.integers(0, 20, 3)]
+    size = int(pick(rng, (0, 16 * DIM, 16 * DIM + 1, int(rng.integers(0, 2048)))))
+    tokens = rng.standard_normal(size).astype(np.float32)
+    if size and rng.random() < 0.3:
+        tokens[int(rng.integers(size))] = pick(rng, (np.nan, np.inf, -np.inf))
+    msg.tokens = tokens.tolist()
+    msg.header.stamp = nasty_stamp(rng)
+    return msg
+
+
+def _malformed_pose(rng: np.random.Generator) -> PoseStamped:
+    msg = PoseStamped()
+    msg.header.stamp = nasty_stamp(rng)
+    msg.header.frame_id = pick(rng, ("panda_link0", "world", *NASTY_STRINGS))
+    p, q = msg.pose.position, msg.pose.orientation
+    p.x, p.y, p.z = (float(pick(rng, (*NASTY_FLOATS, float(rng.normal(0.5, 0.3))))) for _ in range(3))
+    q.x, q.y, q.z, q.w = (float(pick(rng, (*NASTY_FLOATS, 0.0, float(rng.normal())))) for _ in range(4))
+    return msg
+
+
+def _malformed_goal(rng: np.random.Generator, good_image: Image) -> PlanToGoal.Goal:
+    goal = PlanToGoal.Goal()
+    goal.goal_images = [good_image if rng.random() < 0.3 else malformed_image(rng) for _ in range(rng.integers(3))]
+    goal.goal_embeddings = [_malformed_embedding(rng) for _ in range(rng.integers(3))]
+    goal.steps_per_goal = [int(v) for v in rng.integers(0, 2**32 - 1, int(rng.integers(4)), dtype=np.uint64)]
+    goal.energy_tolerance = float(pick(rng, (*NASTY_FLOATS, 0.0, 1e-3)))
+    goal.max_steps = int(pick(rng, (0, 1, 2**32 - 1)))
+    return goal
+
+
+def test_fuzzed_inputs_leave_the_planner_up_and_planning(stack: Stack) -> None:
+    """Seeded malformed goals, SetGoal requests, embeddings, states, e-stop flips, parameter sets and lifecycle
+    requests; afterwards the planner is up, its e-stop resets and a valid goal is REACHED."""
+    rng = np.random.default_rng(20261202)
+    node = stack.ros.node
+    state_pub = stack.ros.publisher(PoseStamped, "/franka_robot_state_broadcaster/current_pose", BEST_EFFORT)
+    embedding_pub = stack.ros.publisher(Embedding, "/embedding", 5)
+    set_goal = node.create_client(SetGoal, f"{SERVO}/set_goal")
+    set_params = node.create_client(SetParameters, f"{SERVO}/set_parameters")
+    change = node.create_client(ChangeState, f"{SERVO}/change_state")
+    for client in (set_goal, set_params, change):
+        assert client.wait_for_service(timeout_sec=START_TIMEOUT), client.srv_name
+    good_image = stack.render_goal((0.01, 0.0, 0.0))
+    specs = [s for s in schema_specs(PlannerParams) if not s.name.startswith("topics.")]
+    requests = RequestStream()
+    goals: list[Any] = []
+    kinds = ("goal", "set_goal", "embedding", "state", "estop", "parameters", "transition")
+    weights = np.array([0.15, 0.2, 0.25, 0.2, 0.05, 0.1, 0.05])
+    for kind in rng.choice(kinds, size=250, p=weights / weights.sum()):
+        if kind == "goal":
+            goal = _malformed_goal(rng, good_image)
+            goals.append(stack.in_client_group(lambda g=goal: stack.clients[SERVO].send_goal_async(g)))
+        elif kind == "set_goal":
+            request = SetGoal.Request(clear=bool(rng.random() < 0.2))
+            request.goal_images = [malformed_image(rng) for _ in range(rng.integers(3))]
+            request.goal_embeddings = [_malformed_embedding(rng) for _ in range(rng.integers(3))]
+            requests.send("set_goal", set_goal, request)
+        elif kind == "embedding":
+            embedding_pub.publish(_malformed_embedding(rng))
+        elif kind == "state":
+            state_pub.publish(_malformed_pose(rng))
+        elif kind == "estop":
+            stack.estop.publish(Bool(data=bool(rng.random() < 0.5)))
+        elif kind == "parameters":
+            attacks = parameter_attacks(rng, specs, int(rng.integers(1, 4)))
+            request = SetParameters.Request(parameters=[p.to_parameter_msg() for p in attacks])
+            requests.send("parameters", set_params, request)
+        else:
+            requests.send("transition", change, lifecycle_requests(rng, 1)[0])
+    for kind, response in requests.replies():
+        if kind == "parameters":
+            assert not any(r.successful for r in response.results), [r.reason for r in response.results]
+    for future in goals:  # every goal got an answer (accepted or rejected), none hung the action server
+        RosHarness.wait_future(future, 60.0, "a fuzzed goal's acceptance")
+    planner = next(p for p in stack.launcher.processes if "__node:=vjepa2_planner" in p.cmd)
+    assert planner.alive(), planner.output()[-3000:]
+    assert "Traceback" not in planner.output(), planner.output()[-3000:]
+
+    # recover: lifecycle up, e-stop released and reset, stored goals cleared; then a valid goal succeeds
+    LifecycleClient(node, SERVO, timeout=START_TIMEOUT).up()
+    stack.estop.publish(Bool(data=False))
+    wait_until(
+        lambda: stack.ros.call(Trigger, f"{SERVO}/reset_estop", Trigger.Request()).success, 30.0, "the e-stop reset"
+    )
+    assert stack.ros.call(SetGoal, f"{SERVO}/set_goal", SetGoal.Request(clear=True)).success
+    index = len(stack.embeddings.messages)
+    embedding = stack.embeddings.first_after(index, lambda m: True, 10.0, "an embedding")
+    result = stack.send(SERVO, PlanToGoal.Goal(goal_embeddings=[embedding], energy_tolerance=0.05)).result()
+    assert result.success and result.outcome == PlanToGoal.Result.REACHED, result.message
