@@ -105,6 +105,13 @@ def test_bad_parameters_fail_clearly(launcher, tmp_path: Path) -> None:
     assert rec.proc.wait(30) == 2
     assert "cannot import message type 'geometry_msgs/msg/Nope'" in rec.output()
     assert not (tmp_path / "x").exists()
+    (tmp_path / "taken").mkdir()
+    rec = launcher.module("vjepa2_training.data.recorder_node", "-o", str(tmp_path / "taken"))
+    assert rec.proc.wait(30) == 2
+    assert "taken already exists; rosbag2 output must be a new directory" in rec.output()
+    assert "Traceback" not in rec.output()
+    rec = launcher.module("vjepa2_training.data.recorder_node", "-o", str(tmp_path / "y"), "--duration", "inf")
+    assert rec.proc.wait(30) == 2 and "max_duration_s out of range" in rec.output(), rec.output()
 
 
 def _status(msg) -> dict[str, str]:
