@@ -26,9 +26,10 @@ from std_srvs.srv import Trigger
 from vjepa2_common import names
 from vjepa2_common.diagnostics import ERROR, OK, WARN, RateMeter
 from vjepa2_common.lifecycle import ManagedNode
+from vjepa2_common.limits_params import LimitsParams
 from vjepa2_common.node import run_node
 from vjepa2_common.params import declare_parameters, namespace, param, read_parameters
-from vjepa2_core.limits import CommandError, CommandLimits, check_closure, check_timeout
+from vjepa2_core.limits import CommandError, check_closure, check_timeout
 from vjepa2_franka.bridge import (
     REALTIME_POLICIES,
     BridgeConfig,
@@ -42,40 +43,10 @@ from vjepa2_msgs.srv import ExecuteAction
 NODE_NAME = names.FRANKY_NODE
 EXECUTOR_THREADS = 4  # ~/execute_action holds one while it waits; the others serve ~/stop, twists and state
 BEST_EFFORT_1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
-_LIMITS = CommandLimits()  # the limit defaults are written once, in vjepa2_core.limits
 _WARN_THROTTLE_S = 1.0
 # how long franky holds a twist without a renewal: the robot-side backstop behind the twist_timeout watchdog
 _TWIST_HOLD_S = 0.5
 _HALTED_SPEED = 1e-4  # [m/s] commanded TCP speed at which a halt has braked
-
-
-@dataclass
-class LimitParams:
-    max_delta_translation: float = param(
-        _LIMITS.max_delta_translation,
-        "Largest accepted delta translation [m] (norm)",
-        min=0.001,
-        max=1.0,
-        configure=True,
-    )
-    max_delta_rotation: float = param(
-        _LIMITS.max_delta_rotation, "Largest accepted delta rotation [rad]", min=0.001, max=3.2, configure=True
-    )
-    max_step_per_axis: float = param(
-        _LIMITS.max_step_per_axis, "Per-axis clip of an action's translation [m]", min=0.001, max=1.0, configure=True
-    )
-    max_linear_speed: float = param(
-        _LIMITS.max_linear_speed, "Largest accepted twist speed [m/s]", min=0.001, max=2.0, configure=True
-    )
-    max_angular_speed: float = param(
-        _LIMITS.max_angular_speed, "Largest accepted twist rate [rad/s]", min=0.001, max=5.0, configure=True
-    )
-    workspace_min: list[float] = param(
-        list(_LIMITS.workspace_min), "TCP workspace box, lower corner in the base frame [m]", configure=True
-    )
-    workspace_max: list[float] = param(
-        list(_LIMITS.workspace_max), "TCP workspace box, upper corner [m]", configure=True
-    )
 
 
 @dataclass
@@ -113,7 +84,7 @@ class BridgeParams:
     gripper_speed: float = param(0.05, "Gripper speed [m/s]", min=0.001, max=0.2, configure=True)
     reconnect_min_s: float = param(0.5, "First reconnection back-off [s]; doubles per failure", min=0.05, max=60.0)
     reconnect_max_s: float = param(5.0, "Longest reconnection back-off [s]", min=0.1, max=300.0)
-    limits: LimitParams = namespace(LimitParams)
+    limits: LimitsParams = namespace(LimitsParams)
 
 
 class FrankyBridgeNode(ManagedNode):
@@ -151,15 +122,7 @@ class FrankyBridgeNode(ManagedNode):
     # ------------------------------------------------------------------ lifecycle
     def do_configure(self) -> None:
         s = self.settings = read_parameters(self, BridgeParams)
-        limits = CommandLimits(
-            max_delta_translation=s.limits.max_delta_translation,
-            max_delta_rotation=s.limits.max_delta_rotation,
-            max_step_per_axis=s.limits.max_step_per_axis,
-            max_linear_speed=s.limits.max_linear_speed,
-            max_angular_speed=s.limits.max_angular_speed,
-            workspace_min=tuple(s.limits.workspace_min),
-            workspace_max=tuple(s.limits.workspace_max),
-        )
+        limits = s.limits.limits()
         self.bridge = FrankyBridge(
             BridgeConfig(
                 hostname=s.robot_ip,

@@ -9,17 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from vjepa2_common import names
+from vjepa2_common.limits_params import OrientedLimitsParams
 from vjepa2_common.params import namespace, param
 from vjepa2_core.cem import BOUNDS
 from vjepa2_core.devices import CANONICAL_DTYPES, DEVICE_CHOICES
-from vjepa2_core.limits import GRIPPER_MAX_WIDTH, CommandLimits
+from vjepa2_core.limits import GRIPPER_MAX_WIDTH
 from vjepa2_core.planning import CEMConfig
 
 from .safety import SafetyLayer
 
 COMMAND_INTERFACES = ("execute_action", "servo_twist", "pose_target")
 STATE_TYPES = ("PoseStamped", "TransformStamped")
-_LIMITS = CommandLimits()
 
 
 def _relative(name: str) -> str:
@@ -153,60 +153,6 @@ class CEMParams:
 
 
 @dataclass
-class LimitsParams:
-    """The safety layer's limits; field for field vjepa2_core.limits.CommandLimits (its defaults)."""
-
-    workspace_min: list[float] = param(
-        list(_LIMITS.workspace_min), "TCP workspace box, lower corner in base_frame [m]", configure=True
-    )
-    workspace_max: list[float] = param(
-        list(_LIMITS.workspace_max), "TCP workspace box, upper corner [m]", configure=True
-    )
-    max_step_per_axis: float = param(
-        _LIMITS.max_step_per_axis, "Largest dx, dy, dz of one step [m]", min=0.001, max=0.5, configure=True
-    )
-    max_delta_translation: float = param(
-        _LIMITS.max_delta_translation, "Largest translation norm of one step [m]", min=0.001, max=1.0, configure=True
-    )
-    max_delta_rotation: float = param(
-        _LIMITS.max_delta_rotation,
-        "Largest rotation of one step (Euler-vector norm) [rad]",
-        min=0.001,
-        max=3.2,
-        configure=True,
-    )
-    max_linear_speed: float = param(
-        _LIMITS.max_linear_speed, "Largest twist speed [m/s]", min=0.001, max=2.0, configure=True
-    )
-    max_angular_speed: float = param(
-        _LIMITS.max_angular_speed, "Largest twist rate [rad/s]", min=0.001, max=5.0, configure=True
-    )
-
-    max_tcp_tilt: float = param(
-        _LIMITS.max_tcp_tilt,
-        "Largest angle between the TCP z axis and straight down [rad]",
-        min=0.01,
-        max=1.5707963,
-        configure=True,
-    )
-    max_tcp_yaw: float = param(
-        _LIMITS.max_tcp_yaw,
-        "Largest TCP turn about the vertical from the home orientation [rad]",
-        min=0.01,
-        max=3.1415927,
-        configure=True,
-    )
-
-    def limits(self) -> CommandLimits:
-        return CommandLimits(
-            **{
-                f.name: tuple(getattr(self, f.name)) if f.name.startswith("workspace") else getattr(self, f.name)
-                for f in fields(CommandLimits)
-            }
-        )
-
-
-@dataclass
 class ServoParams:
     rate_hz: float = param(
         100.0,
@@ -326,7 +272,7 @@ class PlannerParams:
     )
     topics: TopicParams = namespace(TopicParams)
     services: ServiceParams = namespace(ServiceParams)
-    limits: LimitsParams = namespace(LimitsParams)
+    limits: OrientedLimitsParams = namespace(OrientedLimitsParams)
     servo: ServoParams = namespace(ServoParams)
     stale_after_s: float = param(
         0.5,
