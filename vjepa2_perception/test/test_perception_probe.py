@@ -122,10 +122,13 @@ def test_released_and_our_probe_load_alike_and_a_corrupt_one_fails_cleanly(
     set_parameters(ros, {"probe.checkpoint": str(files["ours"]), "probe.labels": "", "probe.num_heads": 0})
     classify_through_node(files["ours"], None, OUR_LABELS)  # label names from the probe's own metadata
 
-    set_parameters(ros, {"probe.checkpoint": str(files["corrupt"])})
-    with pytest.raises(TransitionFailed, match="'configure' failed; the node is now 'unconfigured'"):
-        lifecycle.change("configure")
-    node.wait_for_output(f"cannot load the probe from probe.checkpoint '{files['corrupt']}'", 10.0)
+    not_a_probe = files["official"].with_name("not_a_probe.pt")
+    not_a_probe.write_bytes(b"PK\x03\x04 truncated download")
+    for bad in (files["corrupt"], not_a_probe):
+        set_parameters(ros, {"probe.checkpoint": str(bad)})
+        with pytest.raises(TransitionFailed, match="'configure' failed; the node is now 'unconfigured'"):
+            lifecycle.change("configure")
+        node.wait_for_output(f"cannot load the probe from probe.checkpoint '{bad}'", 10.0)
     assert "Traceback" not in node.output(), node.output()
     assert lifecycle.state() == "unconfigured" and node.alive()
     set_parameters(ros, {"probe.checkpoint": str(files["ours"])})  # fixed: the same process configures again

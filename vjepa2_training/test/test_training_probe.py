@@ -26,13 +26,14 @@ from vjepa2_training.train.probe_data import clip_indices, read_intervals, split
 
 sim_module = pytest.importorskip("vjepa2_sim.sim", reason="vjepa2_sim (MuJoCo Franka) is not installed")
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
-SIZE = 64
+SIZE = 96
 FPS = 10.0
 DIRECTIONS = ["+x", "-x", "+y", "-y", "+z", "-z"]
-EPISODES = 24
-MOVES_PER_EPISODE = 4
+EPISODES = 48
+MOVES_PER_EPISODE = 6
 FRAMES_PER_MOVE = 8
 MOVE_M = 0.12
+PRETRAIN_STEPS = 10
 
 
 def dominant_direction(states: np.ndarray) -> str:
@@ -55,7 +56,7 @@ def record_motion_episodes(root: Path) -> tuple[Path, Path]:
             sim.reset(seed=e)
             frames, states = [], []
             plan = rng.permutation(6)[:MOVES_PER_EPISODE]
-            for m, d in enumerate(plan):
+            for d in plan:
                 sign = 1.0 if d % 2 == 0 else -1.0
                 delta = np.zeros(3)
                 delta[d // 2] = sign * MOVE_M
@@ -92,21 +93,19 @@ def trained_probe(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     started = time.monotonic()
     pre_dir = root / "pretrain"
-    common = ["--set", f"data.roots=[{episodes}]", "--set", "run.tensorboard=false", "--set", "run.threads=2"]
-    assert (
-        pretrain_main(
-            ["--config", str(CONFIG_DIR / "pretrain_tiny.yaml"), *common, "--set", f"run.run_dir={pre_dir}"]
-            + ["--set", "run.total_steps=40", "--set", "run.checkpoint_every=40", "--set", "run.eval_every=0"]
-        )
-        == 0
-    )
+    common = ["--set", f"data.roots=[{episodes}]", "--set", "run.tensorboard=false", "--set", "run.threads=1"]
+    pre_args = ["--config", str(CONFIG_DIR / "pretrain_tiny.yaml"), *common, "--set", f"run.run_dir={pre_dir}"]
+    pre_args += ["--set", f"run.total_steps={PRETRAIN_STEPS}", "--set", f"run.checkpoint_every={PRETRAIN_STEPS}"]
+    pre_args += ["--set", "run.eval_every=0", "--set", f"data.crop_size={SIZE}"]
+    assert pretrain_main(pre_args) == 0
     timings["pretrain_s"] = time.monotonic() - started
 
     started = time.monotonic()
     run_dir = root / "probe_run"
     args = ["--config", str(CONFIG_DIR / "probe_tiny.yaml"), "--set", f"data.roots=[{episodes}]"]
     args += ["--set", f"data.labels={labels}", "--set", f"encoder.checkpoint={pre_dir}"]
-    args += ["--set", f"run.run_dir={run_dir}", "--set", "run.tensorboard=false", "--set", "run.threads=2"]
+    args += ["--set", f"run.run_dir={run_dir}", "--set", "run.tensorboard=false", "--set", "run.threads=1"]
+    args += ["--set", f"data.crop_size={SIZE}"]  # one torch thread: two thrash on a busy 2-core machine
     assert probe_main(args) == 0
     timings["probe_s"] = time.monotonic() - started
     return {

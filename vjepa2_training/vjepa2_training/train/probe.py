@@ -33,7 +33,7 @@ from vjepa2_core.models import AttentiveClassifier, ClassifierConfig
 
 from ..cli import training_main
 from ..config_io import ConfigError
-from ..configs import FeatureCacheSpec, FrozenEncoderSpec, RunSpec
+from ..configs import FeatureCacheSpec, FrozenEncoderSpec, OptimSpec, RunSpec
 from ..distributed import DistInfo, barrier
 from ..episodes import EpisodeStore
 from ..export import export_model
@@ -118,32 +118,33 @@ class CosineSchedule:
 
 
 @dataclass
-class ProbeOptimSpec:
-    """AdamW over ``epochs`` epochs with :class:`CosineSchedule` (official probe numbers: 20 epochs, no warmup,
-    decay to 0; the official config trains a grid of heads with lr in {5e-3, 3e-3, 1e-3, 3e-4, 1e-4} x weight
-    decay in {0.01, 0.1, 0.4, 0.8} and reports the best; one head is trained here, lr 1e-3 / wd 0.01 by default)."""
+class ProbeOptimSpec(OptimSpec):
+    """AdamW over ``epochs`` epochs with :class:`CosineSchedule`: ``warmup_steps`` of linear warmup, then cosine
+    decay to ``final_lr`` over the rest of the run (``decay_steps`` is not used). Official probe numbers: 20 epochs,
+    no warmup, decay to 0; the official config trains a grid of heads with lr in {5e-3, 3e-3, 1e-3, 3e-4, 1e-4} x
+    weight decay in {0.01, 0.1, 0.4, 0.8} and reports the best; one head is trained here, lr 1e-3 / wd 0.01 by
+    default."""
 
     epochs: int = 20
     lr: float = 1e-3
     start_lr: float = 1e-3
     final_lr: float = 0.0
-    warmup_epochs: float = 0.0
+    warmup_steps: int = 0
     weight_decay: float = 0.01
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    grad_clip: float | None = None
 
     def validate(self) -> None:
+        super().validate()
         if self.epochs < 1:
             raise ValueError("epochs must be >= 1")
-        if not 0 <= self.warmup_epochs <= self.epochs:
-            raise ValueError("warmup_epochs must lie in [0, epochs]")
-        if min(self.lr, self.start_lr, self.final_lr, self.weight_decay) < 0:
-            raise ValueError("learning rates and weight_decay must be >= 0")
+        if self.decay_steps:
+            raise ValueError("decay_steps is not used by the probe (cosine decay over the whole run); leave it 0")
+        if min(self.lr, self.start_lr, self.final_lr) < 0:
+            raise ValueError("learning rates must be >= 0")
 
     def schedule(self, total_steps: int) -> CosineSchedule:
-        warmup = round(total_steps * self.warmup_epochs / self.epochs)
-        return CosineSchedule(total_steps, warmup, self.start_lr, self.lr, self.final_lr)
+        if self.warmup_steps > total_steps:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) exceed total_steps ({total_steps})")
+        return CosineSchedule(total_steps, self.warmup_steps, self.start_lr, self.lr, self.final_lr)
 
 
 @dataclass
