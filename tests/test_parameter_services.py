@@ -21,6 +21,7 @@ NODES = {
     "sim_node": ("vjepa2_sim", "sim_node", "franka_sim", SIM_PARAMS, ()),
     "recorder": ("vjepa2_training", "vjepa2-record", "vjepa2_recorder", {}, ("-o", "{tmp}/bag")),
     "image_publisher": ("vjepa2_common", "image_publisher", "image_publisher", {"rate_hz": 5.0}, ()),
+    "planner_node": ("vjepa2_planner", "planner_node", "vjepa2_planner", {}, ()),
     "relay": ("vjepa2_common", "relay", "relay", {}, ()),
 }
 

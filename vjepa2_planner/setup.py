@@ -8,7 +8,7 @@ setup(
     packages=find_packages(exclude=["test"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
-        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}", ["package.xml", "README.md"]),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -17,5 +17,5 @@ setup(
     description="V-JEPA 2-AC + CEM receding-horizon planner and safety layer.",
     license="Apache-2.0",
     tests_require=["pytest"],
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["planner_node = vjepa2_planner.planner_node:main"]},
 )

@@ -25,14 +25,14 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
-            "vjepa2-record = vjepa2_training.recorder_node:main",
-            "vjepa2-convert-bags = vjepa2_training.convert:main",
-            "vjepa2-import-droid = vjepa2_training.droid:main",
-            "vjepa2-pretrain = vjepa2_training.pretrain:main",
-            "vjepa2-train-ac = vjepa2_training.train_ac:main",
+            "vjepa2-record = vjepa2_training.data.recorder_node:main",
+            "vjepa2-convert-bags = vjepa2_training.data.bags_to_episodes:main",
+            "vjepa2-import-droid = vjepa2_training.data.droid:main",
+            "vjepa2-pretrain = vjepa2_training.train.pretrain:main",
+            "vjepa2-train-ac = vjepa2_training.train.train_ac:main",
             "vjepa2-train-probe = vjepa2_training.train.probe:main",
-            "vjepa2-energy-landscape = vjepa2_training.energy:main",
-            "vjepa2-plot-losses = vjepa2_training.plot_losses:main",
+            "vjepa2-energy-landscape = vjepa2_training.eval.energy_landscape:main",
+            "vjepa2-plot-losses = vjepa2_training.eval.plot_losses:main",
         ],
     },
 )

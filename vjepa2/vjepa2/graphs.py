@@ -37,8 +37,8 @@ def camera_relay(args: dict[str, str]) -> list[NodeSpec]:
 
 @graph(
     "plan",
-    "The simulated Franka (camera + arm, blocking ~/execute_action) and the V-JEPA 2 encoder node embedding its "
-    "camera. Coming (being built now): the CEM planner node with its PlanToGoal action and safety layer.",
+    "The simulated Franka (camera + arm, blocking ~/execute_action), the V-JEPA 2 encoder node embedding its "
+    "camera, and the CEM planner node (PlanToGoal action on /vjepa2_planner/plan_to_goal, behind its safety layer).",
     (
         Argument("params_file", config_path("plan.yaml"), "Parameter file for all nodes"),
         Argument("namespace", "", "Namespace of all nodes"),
@@ -66,6 +66,8 @@ def plan(args: dict[str, str]) -> list[NodeSpec]:
             parameters=params,
             remappings=[("image", "camera/image_raw"), ("image/compressed", "camera/image_raw/compressed")],
         ),
+        # vjepa2_planner: PlanToGoal (~/plan_to_goal) -> V-JEPA 2-AC + CEM -> safety layer -> execute_action
+        NodeSpec("vjepa2_planner", "planner_node", "vjepa2_planner", args["namespace"], parameters=params),
     ]
 
 

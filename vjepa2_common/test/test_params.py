@@ -84,6 +84,25 @@ def test_choices_ranges_and_configure_time_parameters_are_checked_on_set(node: N
     assert result.successful
 
 
+def test_read_only_parameters_with_an_empty_list_default_are_refused_on_set(ros: RosHarness) -> None:
+    @dataclass
+    class StartUp:
+        topics: list[str] = param([], "Topics, read at start-up", read_only=True)
+        depth: int = param(1, "Depth", min=1, read_only=True)
+
+    target = Node("params_startup", context=ros.context, parameter_overrides=[Parameter("topics", value=["/a"])])
+    try:
+        assert declare_parameters(target, StartUp).topics == ["/a"]  # an override still applies at start-up
+        for name, value in (("topics", ["/b"]), ("depth", 2)):
+            (result,) = target.set_parameters([Parameter(name, value=value)])
+            assert not result.successful and "read-only" in result.reason.lower(), result.reason
+        assert read_parameters(target, StartUp) == StartUp(topics=["/a"], depth=1)
+    finally:
+        target.destroy_node()
+    with pytest.raises(TypeError, match="read-only list needs a non-empty default"):
+        declare(Node("params_plain", context=ros.context), "more", [], "More", value_type=list[str], read_only=True)
+
+
 def test_one_sided_ranges_survive_describe_and_get_over_dds(node: Node, ros: RosHarness) -> None:
     declare_parameters(node, DemoParams)
     extra = declare(node, "extra_topics", [], "More topics", value_type=list[str])
@@ -162,6 +181,19 @@ def test_check_parameter_file(tmp_path: Path) -> None:
     path.write_text("a: [unclosed")
     with pytest.raises(ValueError, match="cannot read parameter file"):
         parameter_file_values(path, "demo")
+
+
+def test_non_finite_and_out_of_range_values_are_refused(node: Node, tmp_path: Path) -> None:
+    declare_parameters(node, DemoParams)
+    for name, value in (("rate_hz", math.inf), ("gain", math.nan), ("gain", -math.inf), ("weights", [1.0, math.nan])):
+        (result,) = node.set_parameters([Parameter(name, value=value)])
+        assert not result.successful and ("finite" in result.reason or "out of range" in result.reason), result.reason
+    path = tmp_path / "node.yaml"
+    path.write_text(
+        "demo:\n  ros__parameters:\n    rate_hz: .inf\n    gain: 7.0\n    max_frames: -1\n    weights: [1.0]\n"
+    )
+    report = check_parameter_file(path, "demo", DemoParams)
+    assert [m.split(":")[0] for m in report.mismatched] == ["rate_hz", "gain", "max_frames"], report.mismatched
 
 
 def test_namespace_wildcard_sections_match_in_every_namespace(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ Subclasses implement the ``do_*`` hooks; a hook that raises fails its transition
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from lifecycle_msgs.msg import Transition
@@ -34,7 +35,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleNodeMixin, LifecycleState, T
 from rclpy.node import Node
 
 from vjepa2_common.diagnostics import ERROR, OK, DiagnosticsPublisher
-from vjepa2_common.params import declare
+from vjepa2_common.params import declare_parameters, param
 
 #: transition id -> name as ``ros2 lifecycle set`` spells it (configure, activate, ..., active_shutdown)
 TRANSITION_NAMES: dict[int, str] = {
@@ -46,6 +47,16 @@ TRANSITION_NAMES: dict[int, str] = {
 _STATE_AFTER_FAILURE = {"configure": "unconfigured", "activate": "inactive", "deactivate": "active"}
 
 
+@dataclass
+class LifecycleParams:
+    """The parameters every :class:`ManagedNode` declares (read at start-up)."""
+
+    autostart: bool = param(False, "Configure and activate at start-up (no lifecycle manager needed)", read_only=True)
+    diagnostics_period_s: float = param(
+        1.0, "Period of the /diagnostics status [s]", min=0.05, max=60.0, read_only=True
+    )
+
+
 class ManagedNode(LifecycleNode):
     """A lifecycle node whose lifecycle services run in their own callback group; see the module doc.
 
@@ -53,32 +64,17 @@ class ManagedNode(LifecycleNode):
     long ``do_configure`` (a model load) leaves parameter services, timers and diagnostics responsive.
     """
 
-    def __init__(self, node_name: str, *, autostart: bool = False, **kwargs: Any) -> None:
+    def __init__(self, node_name: str, **kwargs: Any) -> None:
         # LifecycleNode.__init__ does not forward a callback group, so call its two halves (public API).
         Node.__init__(self, node_name, **kwargs)
         self.lifecycle_group = MutuallyExclusiveCallbackGroup()
         LifecycleNodeMixin.__init__(self, callback_group=self.lifecycle_group)
         self.transition_error = ""
         self._refuse_impossible_transitions()
-        autostart = declare(
-            self,
-            "autostart",
-            autostart,
-            "Configure and activate at start-up (no lifecycle manager needed)",
-            read_only=True,
-        )
-        period = declare(
-            self,
-            "diagnostics_period_s",
-            1.0,
-            "Period of the /diagnostics status [s]",
-            min_value=0.05,
-            max_value=60.0,
-            read_only=True,
-        )
-        self.diagnostics = DiagnosticsPublisher(self, hardware_id=node_name, period_s=period)
+        base = declare_parameters(self, LifecycleParams)
+        self.diagnostics = DiagnosticsPublisher(self, hardware_id=node_name, period_s=base.diagnostics_period_s)
         self.diagnostics.add("lifecycle", self.lifecycle_status)
-        if autostart:
+        if base.autostart:
             self._autostart_timer = self.create_timer(0.0, self._autostart, callback_group=self.lifecycle_group)
 
     # ------------------------------------------------------------------------------------------ hooks

@@ -6,6 +6,12 @@ names, so remapping and namespaces keep working). Plain strings: importable with
 
 from __future__ import annotations
 
+
+def relative(name: str) -> str:
+    """``name`` without its leading slash: what a node creates, so that its namespace and remapping apply."""
+    return name.lstrip("/")
+
+
 # ---------------------------------------------------------------------------------- robot (franka_ros2)
 #: the robot base frame (``<arm_id>_link0``; the simulator's world frame)
 BASE_FRAME = "panda_link0"

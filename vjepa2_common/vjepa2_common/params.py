@@ -98,9 +98,22 @@ class ParamSpec:
         return descriptor
 
     def check(self, value: Any) -> str | None:
-        """The reason ``value`` is refused (choices only; rclpy checks type and range), or None."""
+        """The reason ``value`` is refused (choices, NaN/Inf; rclpy checks type and range), or None."""
         if self.choices is not None and value not in self.choices:
             return f"{self.name} must be one of: {', '.join(self.choices)} (got {value!r})"
+        if self.type in (float, list[float]):
+            values = value if isinstance(value, (list, tuple)) or hasattr(value, "tolist") else [value]
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+                return f"{self.name} must be finite (got {value!r})"
+        return None
+
+    def out_of_range(self, value: Any) -> str | None:
+        """The reason a number is outside ``[min, max]`` (what rclpy checks on set), or None."""
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            number = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if number and ((self.min is not None and v < self.min) or (self.max is not None and v > self.max)):
+                return f"{self.name}: {v!r} is outside {self.range_text()}"
         return None
 
     def range_text(self) -> str:
@@ -184,10 +197,11 @@ def _matches(spec: ParamSpec, value: Any) -> bool:
 
 def _declare_spec(node: Node, spec: ParamSpec) -> Any:
     if isinstance(spec.default, list) and not spec.default:
-        # rclpy types an empty list as a byte array: declare the type, then give it its (typed) empty value
-        if spec.read_only:
-            raise TypeError(f"parameter '{spec.name}': a read-only list needs a non-empty default")
-        value = node.declare_parameter(spec.name, spec.ros_type, spec.descriptor())
+        # rclpy types an empty list as a byte array: declare the type, then give it its (typed) empty value.
+        # That needs a writable descriptor: declare_parameters' callback enforces read_only for these.
+        descriptor = spec.descriptor()
+        descriptor.read_only = False
+        value = node.declare_parameter(spec.name, spec.ros_type, descriptor)
         if value.type_ == Parameter.Type.NOT_SET:
             node.set_parameters([Parameter(spec.name, spec.ros_type, [])])
             value = node.get_parameter(spec.name)
@@ -216,6 +230,8 @@ def declare_parameters(
     def on_set(params: list[Parameter]) -> SetParametersResult:
         for p in params:
             spec = specs.get(p.name)
+            if spec is not None and spec.read_only:  # rclpy checks it, except for lists with an empty default
+                return SetParametersResult(successful=False, reason=f"{p.name} is read-only (set it at start-up)")
             reason = spec.check(p.value) if spec is not None else None
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
@@ -271,6 +287,8 @@ def declare(
         value_type = list[type(default[0])] if isinstance(default, list) and default else type(default)
     if isinstance(default, list) and not default and value_type is list:
         raise TypeError(f"parameter '{name}': an empty list default needs value_type (e.g. list[str])")
+    if isinstance(default, list) and not default and read_only:
+        raise TypeError(f"parameter '{name}': a read-only list needs a non-empty default (or a schema)")
     spec = ParamSpec(
         name=name,
         type=value_type,
@@ -351,7 +369,7 @@ def check_parameter_file(yaml_path: str | Path, node_name: str, schema: type) ->
         spec = specs.get(name)
         if spec is None:
             report.unknown.append(name)
-        elif not _matches(spec, value) or spec.check(value):
+        elif not _matches(spec, value) or spec.check(value) or spec.out_of_range(value):
             report.mismatched.append(
                 f"{name}: {value!r} is not a valid {_TYPE_NAMES[spec.ros_type]} {spec.range_text()}"
             )

@@ -38,15 +38,24 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, poll_s:
         time.sleep(poll_s)
 
 
-@pytest.fixture(autouse=True)
-def ros_isolation(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> int:
-    """Give this test its own DDS domain, loopback-only discovery and log directory; return the domain."""
+def isolate_ros(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> int:
+    """Set a random DDS domain, loopback-only discovery and a fresh log directory; return the domain.
+
+    The autouse fixture below does it per test; a module that shares one set of node processes between its
+    tests (e.g. vjepa2_planner's node tests) overrides ``ros_isolation`` with a module-scoped fixture calling this.
+    """
     domain = random.SystemRandom().randint(1, 101)
     monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     monkeypatch.setenv("ROS_LOG_DIR", str(tmp_path_factory.mktemp("ros_log")))
     monkeypatch.setenv("RCUTILS_COLORIZED_OUTPUT", "0")
     return domain
+
+
+@pytest.fixture(autouse=True)
+def ros_isolation(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> int:
+    """Give this test its own DDS domain, loopback-only discovery and log directory; return the domain."""
+    return isolate_ros(monkeypatch, tmp_path_factory)
 
 
 class Collector:

@@ -16,9 +16,9 @@ from vjepa2_common.tools.image_publisher import test_pattern as pattern
 from vjepa2_core.checkpoint import save_pretrained
 from vjepa2_core.models import EncoderConfig, VisionEncoder
 from vjepa2_msgs.srv import EncodeImage
-from vjepa2_training.augment import ACClipTransform
-from vjepa2_training.configs import ACData, FrozenEncoderSpec
-from vjepa2_training.frozen_encoder import encode_frames, load_frozen_encoder
+from vjepa2_training.train.augment import ACClipTransform
+from vjepa2_training.train.configs import ACData, FrozenEncoderSpec
+from vjepa2_training.train.frozen_encoder import encode_frames, load_frozen_encoder
 
 CROP = 64
 FIRST_OUTPUT_TIMEOUT_S = 45.0  # process start, torch import and model load on a busy 2-core machine

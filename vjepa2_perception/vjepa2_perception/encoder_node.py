@@ -343,7 +343,7 @@ class EncoderNode(ManagedNode):
             return
         try:
             rgb = decode()
-        except ImageConversionError as exc:
+        except Exception as exc:  # ImageConversionError, or a decoder failing on hostile data: never end the node
             with self._stats_lock:
                 self._counts["rejected"] += 1
                 self._last_rejection, self._last_rejection_s = f"{topic}: {exc}", received

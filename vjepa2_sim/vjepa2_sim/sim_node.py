@@ -13,10 +13,10 @@ still get through and end the wait.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,10 +31,12 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64, Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 
+from vjepa2_common import names
 from vjepa2_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher, LatencyStats, RateMeter
 from vjepa2_common.image import rgb_to_image
+from vjepa2_common.messages import NS_PER_S, ns_to_stamp
 from vjepa2_common.node import run_node
-from vjepa2_common.params import declare
+from vjepa2_common.params import declare_parameters, param
 from vjepa2_common.qos import QOS_CHOICES, qos_from_name
 from vjepa2_core.limits import CommandError, CommandLimits, check_timeout, check_width, finite_vector, unit_quaternion
 from vjepa2_msgs.srv import ExecuteAction, PlaceObject, RenderGoal
@@ -49,9 +51,88 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability
 BEST_EFFORT_1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
 
 
-def _to_time(seconds: float) -> Time:
-    sec = math.floor(seconds)
-    return Time(sec=sec, nanosec=round((seconds - sec) * 1e9) % 1_000_000_000)
+_LIMITS = CommandLimits()  # the command limit defaults are written once, in vjepa2_core.limits
+
+
+@dataclass
+class SimParams:
+    """Parameters of ``sim_node`` (all read at start-up)."""
+
+    arm_id: str = param("panda", "Prefix of frame and joint names (panda_link0, panda_joint1, ...)", read_only=True)
+    seed: int = param(
+        0, "Seed of the first episode; each reset uses the next integer", min=0, max=2**31 - 1, read_only=True
+    )
+    randomize: bool = param(
+        True,
+        "Randomise object poses, lighting, exterior camera jitter and the start pose on reset (~/reset overrides it)",
+        read_only=True,
+    )
+    image_width: int = param(256, "Rendered image width [px]", min=16, max=1024, read_only=True)
+    image_height: int = param(256, "Rendered image height [px]", min=16, max=1024, read_only=True)
+    cameras: list[str] = param(
+        ["exterior"],
+        f"Cameras to publish, any of {list(CAMERAS)}; topics <camera>/image_raw and <camera>/camera_info",
+        read_only=True,
+    )
+    camera_rate: float = param(10.0, "Image publishing rate [Hz of sim time]", min=0.1, max=60.0, read_only=True)
+    state_rate: float = param(
+        50.0, "Joint state / pose publishing rate [Hz of sim time]", min=1.0, max=500.0, read_only=True
+    )
+    physics_period: float = param(0.01, "Wall-clock period of the physics loop [s]", min=0.002, max=0.1, read_only=True)
+    real_time_factor: float = param(1.0, "Target sim seconds per wall second", min=0.05, max=20.0, read_only=True)
+    publish_clock: bool = param(
+        False, "Publish /clock (sim time, monotonic across resets) and stamp messages with it", read_only=True
+    )
+    image_qos: str = param("sensor_data", "QoS of image and camera_info topics", choices=QOS_CHOICES, read_only=True)
+    render_geometry: str = param(
+        "visual", "'visual' meshes or the faster 'collision' geometry", choices=("visual", "collision"), read_only=True
+    )
+    goal_camera: str = param("exterior", "Default camera of ~/render_goal", choices=CAMERAS, read_only=True)
+    max_delta_translation: float = param(
+        _LIMITS.max_delta_translation,
+        "Largest accepted delta translation [m] (norm)",
+        min=0.001,
+        max=1.0,
+        read_only=True,
+    )
+    max_delta_rotation: float = param(
+        _LIMITS.max_delta_rotation, "Largest accepted delta rotation [rad]", min=0.001, max=3.2, read_only=True
+    )
+    max_linear_speed: float = param(
+        _LIMITS.max_linear_speed, "Largest accepted twist speed [m/s]", min=0.001, max=2.0, read_only=True
+    )
+    max_angular_speed: float = param(
+        _LIMITS.max_angular_speed, "Largest accepted twist rate [rad/s]", min=0.001, max=5.0, read_only=True
+    )
+    workspace_min: list[float] = param(
+        list(_LIMITS.workspace_min),
+        "TCP workspace box, lower corner in the base frame [m]; targets are clamped into it",
+        read_only=True,
+    )
+    workspace_max: list[float] = param(
+        list(_LIMITS.workspace_max), "TCP workspace box, upper corner [m]", read_only=True
+    )
+    twist_timeout: float = param(
+        0.1,
+        "A twist drives the arm for this long [s of sim time] unless renewed (MoveIt Servo incoming_command_timeout)",
+        min=0.01,
+        max=5.0,
+        read_only=True,
+    )
+    cartesian_speed: float = param(
+        0.25, "TCP speed towards delta/pose targets [m/s]", min=0.01, max=1.0, read_only=True
+    )
+    angular_speed: float = param(1.0, "TCP rotation speed towards targets [rad/s]", min=0.01, max=3.0, read_only=True)
+    settle_timeout: float = param(
+        3.0,
+        "A motion still running after this long [s of sim time] is reported as not settled",
+        min=0.1,
+        max=60.0,
+        read_only=True,
+    )
+    asset_dir: str = param(
+        "", "Cache root of the Panda model ('' = $VJEPA2_ASSET_DIR or ~/.cache/vjepa2/assets)", read_only=True
+    )
 
 
 def pose_msg_arrays(msg: PoseStamped) -> tuple[np.ndarray, np.ndarray]:
@@ -64,216 +145,32 @@ class SimNode(Node):
     """The simulated Franka Panda; see the module docstring and README.md."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__("franka_sim", **kwargs)
-        p: dict[str, Any] = {}
-        limit_defaults = CommandLimits()  # the command limit defaults are written once, in vjepa2_core.limits
-        p["arm_id"] = declare(
-            self, "arm_id", "panda", "Prefix of frame and joint names (panda_link0, panda_joint1, ...)", read_only=True
-        )
-        p["seed"] = declare(
-            self,
-            "seed",
-            0,
-            "Seed of the first episode; each reset uses the next integer",
-            min_value=0,
-            max_value=2**31 - 1,
-            read_only=True,
-        )
-        p["randomize"] = declare(
-            self,
-            "randomize",
-            True,
-            "Randomise object poses, lighting, exterior camera jitter and the start pose on reset",
-        )
-        p["image_width"] = declare(
-            self, "image_width", 256, "Rendered image width [px]", min_value=16, max_value=1024, read_only=True
-        )
-        p["image_height"] = declare(
-            self, "image_height", 256, "Rendered image height [px]", min_value=16, max_value=1024, read_only=True
-        )
-        p["cameras"] = declare(
-            self,
-            "cameras",
-            ["exterior"],
-            f"Cameras to publish, any of {list(CAMERAS)}; topics <camera>/image_raw and <camera>/camera_info",
-            read_only=True,
-        )
-        p["camera_rate"] = declare(
-            self,
-            "camera_rate",
-            10.0,
-            "Image publishing rate [Hz of sim time]",
-            min_value=0.1,
-            max_value=60.0,
-            read_only=True,
-        )
-        p["state_rate"] = declare(
-            self,
-            "state_rate",
-            50.0,
-            "Joint state / pose publishing rate [Hz of sim time]",
-            min_value=1.0,
-            max_value=500.0,
-            read_only=True,
-        )
-        p["physics_period"] = declare(
-            self,
-            "physics_period",
-            0.01,
-            "Wall-clock period of the stepping timer [s]",
-            min_value=0.002,
-            max_value=0.1,
-            read_only=True,
-        )
-        p["real_time_factor"] = declare(
-            self,
-            "real_time_factor",
-            1.0,
-            "Target sim seconds per wall second",
-            min_value=0.05,
-            max_value=20.0,
-            read_only=True,
-        )
-        p["publish_clock"] = declare(
-            self,
-            "publish_clock",
-            False,
-            "Publish /clock (sim time, monotonic across resets) and stamp messages with it",
-            read_only=True,
-        )
-        p["image_qos"] = declare(
-            self, "image_qos", "sensor_data", "QoS of image and camera_info topics", choices=QOS_CHOICES, read_only=True
-        )
-        p["render_geometry"] = declare(
-            self,
-            "render_geometry",
-            "visual",
-            "'visual' meshes or the faster 'collision' geometry",
-            choices=("visual", "collision"),
-            read_only=True,
-        )
-        p["goal_camera"] = declare(
-            self, "goal_camera", "exterior", "Default camera of ~/render_goal", choices=CAMERAS, read_only=True
-        )
-        p["max_delta_translation"] = declare(
-            self,
-            "max_delta_translation",
-            limit_defaults.max_delta_translation,
-            "Largest accepted delta translation [m] (norm)",
-            min_value=0.001,
-            max_value=1.0,
-            read_only=True,
-        )
-        p["max_delta_rotation"] = declare(
-            self,
-            "max_delta_rotation",
-            limit_defaults.max_delta_rotation,
-            "Largest accepted delta rotation [rad]",
-            min_value=0.001,
-            max_value=3.2,
-            read_only=True,
-        )
-        p["max_linear_speed"] = declare(
-            self,
-            "max_linear_speed",
-            limit_defaults.max_linear_speed,
-            "Largest accepted twist speed [m/s]",
-            min_value=0.001,
-            max_value=2.0,
-            read_only=True,
-        )
-        p["max_angular_speed"] = declare(
-            self,
-            "max_angular_speed",
-            limit_defaults.max_angular_speed,
-            "Largest accepted twist rate [rad/s]",
-            min_value=0.001,
-            max_value=5.0,
-            read_only=True,
-        )
-        p["workspace_min"] = declare(
-            self,
-            "workspace_min",
-            list(limit_defaults.workspace_min),
-            "TCP workspace box, lower corner in the base frame [m]; targets are clamped into it",
-            read_only=True,
-        )
-        p["workspace_max"] = declare(
-            self,
-            "workspace_max",
-            list(limit_defaults.workspace_max),
-            "TCP workspace box, upper corner [m]",
-            read_only=True,
-        )
-        p["twist_timeout"] = declare(
-            self,
-            "twist_timeout",
-            0.1,
-            "A twist drives the arm for this long "
-            "[s of sim time] unless renewed (MoveIt Servo incoming_command_timeout)",
-            min_value=0.01,
-            max_value=5.0,
-            read_only=True,
-        )
-        p["cartesian_speed"] = declare(
-            self,
-            "cartesian_speed",
-            0.25,
-            "TCP speed towards delta/pose targets [m/s]",
-            min_value=0.01,
-            max_value=1.0,
-            read_only=True,
-        )
-        p["angular_speed"] = declare(
-            self,
-            "angular_speed",
-            1.0,
-            "TCP rotation speed towards targets [rad/s]",
-            min_value=0.01,
-            max_value=3.0,
-            read_only=True,
-        )
-        p["settle_timeout"] = declare(
-            self,
-            "settle_timeout",
-            3.0,
-            "A motion still running after this long [s of sim time] is reported as not settled",
-            min_value=0.1,
-            max_value=60.0,
-            read_only=True,
-        )
-        p["asset_dir"] = declare(
-            self,
-            "asset_dir",
-            "",
-            "Cache root of the Panda model ('' = $VJEPA2_ASSET_DIR or ~/.cache/vjepa2/assets)",
-            read_only=True,
-        )
-        unknown = [c for c in p["cameras"] if c not in CAMERAS]
-        if unknown or not p["cameras"]:
-            raise ValueError(f"parameter 'cameras' is {p['cameras']}; give one or more of {list(CAMERAS)}")
-        self._params = p
+        super().__init__(names.SIM_NODE, **kwargs)
+        self.settings = p = declare_parameters(self, SimParams)
+        unknown = [c for c in p.cameras if c not in CAMERAS]
+        if unknown or not p.cameras:
+            raise ValueError(f"parameter 'cameras' is {p.cameras}; give one or more of {list(CAMERAS)}")
         limits = CommandLimits(
-            max_delta_translation=p["max_delta_translation"],
-            max_delta_rotation=p["max_delta_rotation"],
-            max_linear_speed=p["max_linear_speed"],
-            max_angular_speed=p["max_angular_speed"],
-            workspace_min=tuple(p["workspace_min"]),
-            workspace_max=tuple(p["workspace_max"]),
+            max_delta_translation=p.max_delta_translation,
+            max_delta_rotation=p.max_delta_rotation,
+            max_linear_speed=p.max_linear_speed,
+            max_angular_speed=p.max_angular_speed,
+            workspace_min=tuple(p.workspace_min),
+            workspace_max=tuple(p.workspace_max),
         )
         self.sim = FrankaSim(
-            seed=p["seed"],
-            image_size=(p["image_height"], p["image_width"]),
-            asset_dir=p["asset_dir"] or None,
+            seed=p.seed,
+            image_size=(p.image_height, p.image_width),
+            asset_dir=p.asset_dir or None,
             limits=limits,
-            randomize=p["randomize"],
-            render_geometry=p["render_geometry"],
-            cartesian_speed=p["cartesian_speed"],
-            angular_speed=p["angular_speed"],
-            settle_timeout=p["settle_timeout"],
+            randomize=p.randomize,
+            render_geometry=p.render_geometry,
+            cartesian_speed=p.cartesian_speed,
+            angular_speed=p.angular_speed,
+            settle_timeout=p.settle_timeout,
         )
         self._lock = threading.Lock()
-        arm = p["arm_id"]
+        arm = p.arm_id
         self.base_frame, self.ee_frame = f"{arm}_link0", f"{arm}_hand_tcp"
         self._joint_names = [f"{arm}_joint{i}" for i in range(1, 8)] + [f"{arm}_finger_joint1", f"{arm}_finger_joint2"]
         self._clock_offset = 0.0  # sim seconds of earlier episodes, so that /clock never goes back
@@ -284,7 +181,7 @@ class SimNode(Node):
         self._sim_budget = 0.0
         self._last_tick = time.monotonic()
         self._rtf_window: list[tuple[float, float]] = []
-        self._camera_meters = {c: RateMeter() for c in p["cameras"]}
+        self._camera_meters = {c: RateMeter() for c in p.cameras}
         self._render_latency = LatencyStats()
         self._next_state_t = self._next_camera_t = 0.0
         # (command seq, motion result) after the latest physics step, for ~/execute_action to wait on.
@@ -296,23 +193,21 @@ class SimNode(Node):
         self._physics_stop = threading.Event()
 
         commands = MutuallyExclusiveCallbackGroup()
-        image_qos = qos_from_name(p["image_qos"], depth=2)
-        self._joint_pub = self.create_publisher(JointState, "joint_states", 10)
-        self._pose_pub = self.create_publisher(
-            PoseStamped, "franka_robot_state_broadcaster/current_pose", BEST_EFFORT_1
-        )
-        self._gripper_pub = self.create_publisher(JointState, "franka_gripper/joint_states", 10)
+        image_qos = qos_from_name(p.image_qos, depth=2)
+        self._joint_pub = self.create_publisher(JointState, names.relative(names.JOINT_STATES_TOPIC), 10)
+        self._pose_pub = self.create_publisher(PoseStamped, names.relative(names.CURRENT_POSE_TOPIC), BEST_EFFORT_1)
+        self._gripper_pub = self.create_publisher(JointState, names.relative(names.GRIPPER_JOINT_STATES_TOPIC), 10)
         self._object_pubs = {n: self.create_publisher(PoseStamped, f"~/objects/{n}/pose", 10) for n in OBJECT_NAMES}
-        self._image_pubs = {c: self.create_publisher(Image, f"{c}/image_raw", image_qos) for c in p["cameras"]}
-        self._info_pubs = {c: self.create_publisher(CameraInfo, f"{c}/camera_info", image_qos) for c in p["cameras"]}
+        self._image_pubs = {c: self.create_publisher(Image, f"{c}/image_raw", image_qos) for c in p.cameras}
+        self._info_pubs = {c: self.create_publisher(CameraInfo, f"{c}/camera_info", image_qos) for c in p.cameras}
         self._status_pub = self.create_publisher(DiagnosticStatus, "~/motion_status", LATCHED)
-        self._clock_pub = self.create_publisher(Clock, "/clock", 10) if p["publish_clock"] else None
+        self._clock_pub = self.create_publisher(Clock, "/clock", 10) if p.publish_clock else None
 
         self.create_subscription(
-            TwistStamped, "servo_node/delta_twist_cmds", self._on_twist, 10, callback_group=commands
+            TwistStamped, names.relative(names.SERVO_TWIST_TOPIC), self._on_twist, 10, callback_group=commands
         )
         self.create_subscription(
-            PoseStamped, "servo_node/pose_target_cmds", self._on_pose_target, 10, callback_group=commands
+            PoseStamped, names.relative(names.SERVO_POSE_TOPIC), self._on_pose_target, 10, callback_group=commands
         )
         self.create_subscription(Float64MultiArray, "~/delta_cmd", self._on_delta, 10, callback_group=commands)
         self.create_subscription(Float64, "~/gripper/closure_cmd", self._on_closure, 10, callback_group=commands)
@@ -331,14 +226,14 @@ class SimNode(Node):
         self._physics_thread = threading.Thread(target=self._physics_loop, name="sim-physics", daemon=True)
         self._physics_thread.start()
         self.get_logger().info(
-            f"simulated Franka ready: episode seed {self.sim.episode_seed}, cameras {p['cameras']} at "
-            f"{p['image_width']}x{p['image_height']}, {p['camera_rate']} Hz"
+            f"simulated Franka ready: episode seed {self.sim.episode_seed}, cameras {p.cameras} at "
+            f"{p.image_width}x{p.image_height}, {p.camera_rate} Hz"
         )
 
     # ------------------------------------------------------------------ helpers
     def _stamp(self) -> Time:
-        if self._params["publish_clock"]:
-            return _to_time(self._clock_offset + self.sim.time)
+        if self.settings.publish_clock:
+            return ns_to_stamp(round((self._clock_offset + self.sim.time) * NS_PER_S))
         return self.get_clock().now().to_msg()
 
     def _warn_throttled(self, text: str) -> None:
@@ -402,7 +297,7 @@ class SimNode(Node):
             lin, ang = msg.twist.linear, msg.twist.angular
             frame = "base" if msg.header.frame_id == self.base_frame else "ee"
             self.sim.set_twist(
-                [lin.x, lin.y, lin.z], [ang.x, ang.y, ang.z], frame=frame, duration=self._params["twist_timeout"]
+                [lin.x, lin.y, lin.z], [ang.x, ang.y, ang.z], frame=frame, duration=self.settings.twist_timeout
             )
 
         self._command("twist", run)
@@ -431,7 +326,7 @@ class SimNode(Node):
         )
 
     def _on_render_goal(self, request: RenderGoal.Request, response: RenderGoal.Response) -> RenderGoal.Response:
-        camera = request.camera or self._params["goal_camera"]
+        camera = request.camera or self.settings.goal_camera
         with self._lock:
             try:
                 self._check_frame("goal pose", request.pose.header.frame_id, (self.base_frame,))
@@ -508,7 +403,7 @@ class SimNode(Node):
             with self._motion_cv:
                 interrupts = self._interrupt[0]
         if timeout is None:
-            timeout = self._params["settle_timeout"] / self._params["real_time_factor"] + 2.0
+            timeout = self.settings.settle_timeout / self.settings.real_time_factor + 2.0
         with self._motion_cv:
             # Snapshots older than this command (seq lower) do not count; a newer command preempts it.
             over = self._motion_cv.wait_for(
@@ -573,7 +468,7 @@ class SimNode(Node):
     # ------------------------------------------------------------------ simulation loop
     def _physics_loop(self) -> None:
         """Step and publish every ``physics_period`` s until :meth:`destroy_node` or the context's shutdown."""
-        period = self._params["physics_period"]
+        period = self.settings.physics_period
         while not self._physics_stop.wait(period) and self.context.ok():
             try:
                 self._step_and_publish()
@@ -586,7 +481,7 @@ class SimNode(Node):
         now = time.monotonic()
         elapsed, self._last_tick = now - self._last_tick, now
         # Keep sim time on the wall clock (times real_time_factor); never catch up more than 0.1 s at once.
-        self._sim_budget = min(self._sim_budget + elapsed * self._params["real_time_factor"], 0.1)
+        self._sim_budget = min(self._sim_budget + elapsed * self.settings.real_time_factor, 0.1)
         dt = self.sim.model.opt.timestep
         steps = int(self._sim_budget / dt)
         with self._lock:
@@ -603,10 +498,10 @@ class SimNode(Node):
             if self._clock_pub is not None:
                 self._clock_pub.publish(Clock(clock=self._stamp()))
             if t >= self._next_state_t:
-                self._next_state_t = max(self._next_state_t + 1.0 / self._params["state_rate"], t)
+                self._next_state_t = max(self._next_state_t + 1.0 / self.settings.state_rate, t)
                 self._publish_state()
             if t >= self._next_camera_t:
-                self._next_camera_t = max(self._next_camera_t + 1.0 / self._params["camera_rate"], t)
+                self._next_camera_t = max(self._next_camera_t + 1.0 / self.settings.camera_rate, t)
                 self._publish_images()
         self._rtf_window.append((now, t + self._clock_offset))
         while now - self._rtf_window[0][0] > 3.0:
@@ -672,7 +567,7 @@ class SimNode(Node):
         if len(self._rtf_window) >= 2:
             (w0, s0), (w1, s1) = self._rtf_window[0], self._rtf_window[-1]
             rtf = (s1 - s0) / (w1 - w0) if w1 > w0 else 0.0
-        target = self._params["real_time_factor"]
+        target = self.settings.real_time_factor
         level, message = (OK, "running") if rtf >= 0.8 * target else (WARN, "slower than the target real-time factor")
         values: dict[str, object] = {
             "real_time_factor": f"{rtf:.2f}",

@@ -31,12 +31,12 @@ def main() -> int:
     args = parser.parse_args()
 
     from vjepa2_sim.sim import FrankaSim
-    from vjepa2_training.convert import main as convert
-    from vjepa2_training.energy import main as energy
-    from vjepa2_training.plot_losses import main as plot_losses
-    from vjepa2_training.pretrain import main as pretrain
-    from vjepa2_training.synthetic import SimExplorer, write_robot_bag
-    from vjepa2_training.train_ac import main as train_ac
+    from vjepa2_training.data.bags_to_episodes import main as convert
+    from vjepa2_training.data.synthetic import SimExplorer, write_robot_bag
+    from vjepa2_training.eval.energy_landscape import main as energy
+    from vjepa2_training.eval.plot_losses import main as plot_losses
+    from vjepa2_training.train.pretrain import main as pretrain
+    from vjepa2_training.train.train_ac import main as train_ac
 
     work = args.work
     if work.exists():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from vjepa2_training.synthetic import RobotSample, write_robot_bag
+from vjepa2_training.data.synthetic import RobotSample, write_robot_bag
 
 
 def synthetic_sample(i: int, size: tuple[int, int] = (48, 64)) -> RobotSample:
@@ -42,7 +42,7 @@ def make_bag(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A converted dataset of two synthetic 64x64 episodes (~30 frames each at 4 fps)."""
-    from vjepa2_training.convert import main as convert_main
+    from vjepa2_training.data.bags_to_episodes import main as convert_main
 
     root = tmp_path_factory.mktemp("tiny_dataset")
 

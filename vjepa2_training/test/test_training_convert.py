@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,11 +13,11 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from vjepa2_core.conventions import apply_action, make_states, states_to_actions
-from vjepa2_training import extractors
-from vjepa2_training.bagio import BagWriter
-from vjepa2_training.convert import main as convert_main
-from vjepa2_training.episodes import EpisodeStore, encode_frame, load_manifest
-from vjepa2_training.synthetic import pose_message
+from vjepa2_training.data import extractors
+from vjepa2_training.data.bagio import BagWriter
+from vjepa2_training.data.bags_to_episodes import main as convert_main
+from vjepa2_training.data.episodes import EpisodeStore, encode_frame, load_manifest
+from vjepa2_training.data.synthetic import pose_message
 
 NS = 1_000_000_000
 START = 1_700_000_000 * NS
@@ -205,3 +206,89 @@ def test_image_extractor_encodings() -> None:
     assert extractors.image_from_raw(mono, {}).shape == (2, 3, 3)
     with pytest.raises(extractors.ExtractorError, match="encoding"):
         extractors.image_from_raw(SimpleNamespace(encoding="16UC1", height=1, width=1, step=2, data=b"00"), {})
+
+
+def _bag_with_one_bad_frame(path: Path, sample_fn, bad: str, n: int = 120, bad_index: int = 60) -> Path:
+    """A 15 Hz robot bag whose camera frame ``bad_index`` cannot be decoded: a 16UC1 depth image among rgb8 ones
+    (``bad="16UC1"``) or a truncated JPEG among good ones (``bad="jpeg"``)."""
+    with BagWriter(path, "mcap") as bag:
+        ts = bag.typestore
+        image_type = "sensor_msgs/msg/Image" if bad == "16UC1" else "sensor_msgs/msg/CompressedImage"
+        bag.add_topic("/camera/image_raw", image_type)
+        bag.add_topic("/franka_robot_state_broadcaster/current_pose", "geometry_msgs/msg/PoseStamped")
+        bag.add_topic("/franka_gripper/joint_states", "sensor_msgs/msg/JointState")
+        for i in range(n):
+            t = START + i * NS // 15
+            sample = sample_fn(i)
+            pose = pose_message(ts, sample.position, sample.quat_xyzw, t)
+            if bad == "16UC1":
+                h, w = sample.rgb.shape[:2]
+                encoding, step, data = (
+                    ("16UC1", 2 * w, np.zeros(2 * h * w, np.uint8))
+                    if i == bad_index
+                    else (
+                        "rgb8",
+                        3 * w,
+                        sample.rgb.ravel(),
+                    )
+                )
+                image = ts.types["sensor_msgs/msg/Image"](
+                    header=pose.header, height=h, width=w, encoding=encoding, is_bigendian=0, step=step, data=data
+                )
+            else:
+                jpg = encode_frame(sample.rgb, "jpeg")
+                jpg = jpg[: len(jpg) // 2] if i == bad_index else jpg
+                image = ts.types["sensor_msgs/msg/CompressedImage"](
+                    header=pose.header, format="jpeg", data=np.frombuffer(jpg, np.uint8)
+                )
+            bag.write_message("/camera/image_raw", t, image)
+            bag.write_message("/franka_robot_state_broadcaster/current_pose", t, pose)
+            finger = (1.0 - sample.gripper) * 0.04
+            joints = ts.types["sensor_msgs/msg/JointState"](
+                header=pose.header,
+                name=["fr3_finger_joint1", "fr3_finger_joint2"],
+                position=np.array([finger, finger]),
+                velocity=np.zeros(0),
+                effort=np.zeros(0),
+            )
+            bag.write_message("/franka_gripper/joint_states", t, joints)
+    return path
+
+
+@pytest.mark.parametrize("bad", ["16UC1", "jpeg"])
+def test_an_undecodable_frame_is_dropped_and_the_rest_converts(sample_fn, tmp_path: Path, capsys, bad: str) -> None:
+    bag = _bag_with_one_bad_frame(tmp_path / f"bag_{bad}", sample_fn, bad)
+    out = tmp_path / "ds"
+    assert convert_main([str(bag), "-o", str(out)]) == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())["sources"][0]
+    assert report["status"] == "ok" and report["extract_errors"]["image"] == 1
+    assert report["undecodable_frames"]["count"] == 1 and "frame 60" in report["undecodable_frames"]["first_error"]
+    assert "dropped 1 undecodable camera frame(s)" in capsys.readouterr().err
+    store = EpisodeStore(out)
+    assert sum(store.num_frames(i) for i in range(len(store))) >= 30  # 8 s at 4 fps, one grid point may be lost
+    assert store.load(0).frames([0]).shape[1:] == (48, 64, 3)
+
+
+def test_garbage_metadata_and_an_output_file_get_one_clear_message(make_bag, tmp_path: Path, capsys) -> None:
+    bag = make_bag("garbage_meta", n=20)
+    (bag / "metadata.yaml").write_bytes(b"\xff\xfe\x00\x81 not yaml \x00" * 10)
+    out = tmp_path / "ds"
+    assert convert_main([str(bag), "-o", str(out)]) == 1
+    error = json.loads((out / "report.json").read_text())["sources"][0]["error"]
+    assert f"{bag / 'metadata.yaml'} is not a rosbag2 metadata file" in error
+
+    existing = tmp_path / "a_file"
+    existing.write_text("x")
+    with pytest.raises(SystemExit) as exit_info:
+        convert_main([str(make_bag("fine", n=20)), "-o", str(existing)])
+    assert exit_info.value.code == 2
+    assert f"{existing} exists and is not a directory" in capsys.readouterr().err
+
+
+def test_a_fifo_config_is_refused_without_blocking(make_bag, tmp_path: Path, capsys) -> None:
+    fifo = tmp_path / "convert.yaml"
+    os.mkfifo(fifo)  # reading it would block until a writer appears, i.e. forever
+    with pytest.raises(SystemExit) as exit_info:
+        convert_main([str(make_bag("fine", n=20)), "-o", str(tmp_path / "ds"), "--config", str(fifo)])
+    assert exit_info.value.code == 2
+    assert "named pipe" in capsys.readouterr().err

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from vjepa2_core.conventions import states_to_actions
-from vjepa2_training.droid import main as droid_main
-from vjepa2_training.episodes import EpisodeStore, load_manifest
+from vjepa2_training.data.droid import main as droid_main
+from vjepa2_training.data.episodes import EpisodeStore, load_manifest
 
 SERIAL = "23897859"
 

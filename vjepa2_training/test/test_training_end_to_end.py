@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from vjepa2_core.checkpoint import load_ac_predictor, load_encoder
-from vjepa2_training.convert import main as convert_main
-from vjepa2_training.energy import main as energy_main
-from vjepa2_training.episodes import EpisodeStore
-from vjepa2_training.plot_losses import main as plot_main
-from vjepa2_training.pretrain import main as pretrain_main
-from vjepa2_training.run_logging import read_metric_pairs
-from vjepa2_training.synthetic import SimExplorer, write_robot_bag
-from vjepa2_training.train_ac import main as train_ac_main
+from vjepa2_training.data.bags_to_episodes import main as convert_main
+from vjepa2_training.data.episodes import EpisodeStore
+from vjepa2_training.data.synthetic import SimExplorer, write_robot_bag
+from vjepa2_training.eval.energy_landscape import main as energy_main
+from vjepa2_training.eval.plot_losses import main as plot_main
+from vjepa2_training.train.pretrain import main as pretrain_main
+from vjepa2_training.train.run_logging import read_metric_pairs
+from vjepa2_training.train.train_ac import main as train_ac_main
 
 sim_module = pytest.importorskip("vjepa2_sim.sim", reason="vjepa2_sim (MuJoCo Franka) is not installed")
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"

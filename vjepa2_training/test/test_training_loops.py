@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
+import pickle
+import re
 import signal
 import sys
 from pathlib import Path
@@ -13,11 +16,12 @@ import torch
 import yaml
 
 from vjepa2_common.testing import wait_until
+from vjepa2_core.models import ACPredictorConfig, EncoderConfig, PredictorConfig, encoder_preset
 from vjepa2_training.config_io import ConfigError, load_yaml
-from vjepa2_training.configs import ACConfig, PretrainConfig
-from vjepa2_training.masks import DEFAULT_MASKS, MaskSpec, sample_masks
-from vjepa2_training.pretrain import main as pretrain_main
-from vjepa2_training.schedules import WarmupStableDecay
+from vjepa2_training.train.configs import ACConfig, PretrainConfig
+from vjepa2_training.train.masks import DEFAULT_MASKS, MaskSpec, sample_masks
+from vjepa2_training.train.pretrain import main as pretrain_main
+from vjepa2_training.train.schedules import WarmupStableDecay
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
@@ -72,15 +76,74 @@ def test_shipped_configs_load_and_bad_ones_are_explained(tmp_path: Path, capsys)
         "run.totl_steps=3": "did you mean 'total_steps'",
         "masks=[{num_blocks: 0}]": "num_blocks must be >= 1",
         "data.crop_size=70": "multiple of encoder.patch_size",
-        "run.precision=fp8": "must be one of ['bf16', 'fp32']",
+        "run.precision=fp8": "run: unknown dtype 'fp8': use one of float32, fp32, bfloat16",
+        "run.precision=fp16": "precision must be bf16 (bfloat16) or fp32 (float32), got 'fp16'",
+        "encoder.widht=64": "encoder.widht: unknown key",
+        "encoder.num_heads=5": "encoder: embed_dim 64 must be divisible by num_heads 5",
+        "encoder.preset=vit_large": "preset 'vit_large' fixes the encoder's sizes",
+        "predictor.enc_embed_dim=8": "predictor.enc_embed_dim: not a config key: vjepa2-pretrain",
     }
     for override, message in cases.items():
-        with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
             load_yaml(PretrainConfig, CONFIG_DIR / "pretrain_tiny.yaml", [override])
     assert (
         pretrain_main(["--config", str(CONFIG_DIR / "pretrain_tiny.yaml"), "--set", "data.roots=[/nonexistent]"]) == 2
     )
     assert "manifest.json is missing" in capsys.readouterr().err
+
+
+def test_model_sections_are_core_configs_and_dtype_spellings_are_cores() -> None:
+    """The model sections carry vjepa2_core's config fields (not a copy) and build the core configs; precision and
+    the feature cache's dtype take every spelling of vjepa2_core.devices."""
+    cfg = load_yaml(
+        PretrainConfig,
+        CONFIG_DIR / "pretrain_tiny.yaml",
+        ["run.precision=bfloat16", "encoder.mlp_hidden=96", "predictor.qkv_bias=false"],
+    )
+    encoder = cfg.encoder.build(img_size=cfg.data.crop_size)
+    assert isinstance(encoder, EncoderConfig) and (encoder.mlp_hidden, encoder.img_size) == (96, 64)
+    assert {f.name for f in dataclasses.fields(cfg.encoder)} == {
+        f.name for f in dataclasses.fields(EncoderConfig) if f.name not in ("img_size", "in_chans", "name")
+    } | {"preset"}
+    predictor = cfg.predictor.build(enc_embed_dim=64, patch_size=16, tubelet_size=2, img_size=64)
+    assert isinstance(predictor, PredictorConfig) and predictor.qkv_bias is False
+    vitl = load_yaml(PretrainConfig, CONFIG_DIR / "pretrain_vitl.yaml").encoder.build(img_size=256)
+    assert vitl == encoder_preset("vit_large", img_size=256)
+    ac = load_yaml(ACConfig, CONFIG_DIR / "ac_tiny.yaml", ["feature_cache.dtype=float16", "run.precision=float32"])
+    assert isinstance(ac.predictor.build(enc_embed_dim=64, grid_h=4, grid_w=4), ACPredictorConfig)
+    assert ac.feature_cache.dtype == "float16" and ac.run.precision == "float32"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_a_gpu_is_a_config_error(capsys) -> None:
+    code = pretrain_main(["--config", str(CONFIG_DIR / "pretrain_tiny.yaml"), "--set", "run.device=cuda"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "run: device 'cuda': CUDA is not available here" in err and "Traceback" not in err
+
+
+def test_garbage_or_malicious_latest_checkpoint_is_refused(tiny_dataset: Path, tmp_path: Path, capsys) -> None:
+    """latest.pt is untrusted: a pickle that would run code, random bytes or a FIFO are refused with one line
+    (exit 2) that never passes on torch's advice to load with weights_only=False."""
+
+    class Payload:
+        def __reduce__(self):  # would run `touch pwned` if unpickled
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    for name, write in {
+        "malicious": lambda p: p.write_bytes(pickle.dumps({"step": Payload()})),
+        "garbage": lambda p: p.write_bytes(os.urandom(4096)),
+        "fifo": lambda p: os.mkfifo(p),
+    }.items():
+        config = _tiny_pretrain_config(tmp_path, tiny_dataset, name, total_steps=4, device="cpu")
+        latest = tmp_path / name / "checkpoints" / "latest.pt"
+        latest.parent.mkdir(parents=True)
+        write(latest)
+        assert pretrain_main(["--config", str(config)]) == 2
+        err = capsys.readouterr().err
+        assert f"checkpoint {latest}" in err and "Traceback" not in err, err
+        assert "weights_only=False" not in err and "likely succeed" not in err, err
+    assert not (tmp_path / "pwned").exists()
 
 
 def _tiny_pretrain_config(tmp_path: Path, dataset: Path, name: str, **run: object) -> Path:
@@ -111,8 +174,8 @@ def test_killed_run_resumes_exactly(tiny_dataset: Path, tmp_path: Path, launcher
     straight = _tiny_pretrain_config(tmp_path, tiny_dataset, "straight", **settings)
     killed = _tiny_pretrain_config(tmp_path, tiny_dataset, "killed", **settings)
 
-    reference = launcher.module("vjepa2_training.pretrain", "--config", str(straight))
-    victim = launcher.module("vjepa2_training.pretrain", "--config", str(killed))
+    reference = launcher.module("vjepa2_training.train.pretrain", "--config", str(straight))
+    victim = launcher.module("vjepa2_training.train.pretrain", "--config", str(killed))
     latest = tmp_path / "killed" / "checkpoints" / "latest.pt"
     wait_until(lambda: latest.exists() or not victim.alive(), 120, "the first checkpoint of the run to kill")
     os.killpg(victim.pid, signal.SIGKILL)
@@ -122,7 +185,7 @@ def test_killed_run_resumes_exactly(tiny_dataset: Path, tmp_path: Path, launcher
     assert not (tmp_path / "killed" / "export").exists()
 
     # resume, then stop it politely (SIGTERM, as SLURM does before the time limit): checkpoint + exit code 3
-    resumed = launcher.module("vjepa2_training.pretrain", "--config", str(killed))
+    resumed = launcher.module("vjepa2_training.train.pretrain", "--config", str(killed))
     wait_until(
         lambda: max(_losses(tmp_path / "killed"), default=0) >= interrupted_at + 3 or not resumed.alive(),
         120,
@@ -134,7 +197,7 @@ def test_killed_run_resumes_exactly(tiny_dataset: Path, tmp_path: Path, launcher
     stopped_at = _checkpoint(tmp_path / "killed")["step"]
     assert stopped_at == max(_losses(tmp_path / "killed")) < 40  # checkpoint of the last finished step
 
-    final = launcher.module("vjepa2_training.pretrain", "--config", str(killed))
+    final = launcher.module("vjepa2_training.train.pretrain", "--config", str(killed))
     assert final.proc.wait(120) == 0, final.output()[-3000:]
     assert reference.proc.wait(120) == 0, reference.output()[-3000:]
 
@@ -154,7 +217,7 @@ def test_torchrun_two_processes_match_one(
     settings = {"total_steps": 6, "checkpoint_every": 6, "batch_size": 4, "precision": "fp32", "eval_every": 3}
     single = _tiny_pretrain_config(tmp_path, tiny_dataset, "single", **settings)
     double = _tiny_pretrain_config(tmp_path, tiny_dataset, "ddp", **settings)
-    one = launcher.module("vjepa2_training.pretrain", "--config", str(single))
+    one = launcher.module("vjepa2_training.train.pretrain", "--config", str(single))
     monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # keep gloo on loopback (launcher copies the environment)
     two = launcher.start(
         [
@@ -165,7 +228,7 @@ def test_torchrun_two_processes_match_one(
             "--nproc-per-node",
             "2",
             "-m",
-            "vjepa2_training.pretrain",
+            "vjepa2_training.train.pretrain",
             "--config",
             str(double),
         ],
@@ -189,13 +252,13 @@ def test_torchrun_two_processes_match_one(
 
 def test_ac_rollout_variants_and_feature_cache(tiny_dataset: Path, tmp_path: Path) -> None:
     from vjepa2_core.models import ACPredictor, ACPredictorConfig, EncoderConfig, VisionEncoder
-    from vjepa2_training.augment import ACClipTransform
-    from vjepa2_training.configs import FeatureCacheSpec, FrozenEncoderSpec
-    from vjepa2_training.data import ClipIndex
-    from vjepa2_training.distributed import DistInfo
-    from vjepa2_training.episodes import EpisodeStore
-    from vjepa2_training.frozen_encoder import FeatureCache, cache_key, encode_frames
-    from vjepa2_training.train_ac import ACRollout
+    from vjepa2_training.data.datasets import ClipIndex
+    from vjepa2_training.data.episodes import EpisodeStore
+    from vjepa2_training.train.augment import ACClipTransform
+    from vjepa2_training.train.configs import FeatureCacheSpec, FrozenEncoderSpec
+    from vjepa2_training.train.distributed import DistInfo
+    from vjepa2_training.train.frozen_encoder import FeatureCache, cache_key, encode_frames
+    from vjepa2_training.train.train_ac import ACRollout
 
     torch.manual_seed(0)
     cfg = ACPredictorConfig(enc_embed_dim=32, embed_dim=32, depth=1, num_heads=2, grid_h=2, grid_w=2)

@@ -16,10 +16,10 @@ import torch
 
 from vjepa2_core.checkpoint import load_classifier
 from vjepa2_core.inference import FrameEncoder
-from vjepa2_training.dataset_writer import DatasetWriter, FrameEncoding, SourceOutput
-from vjepa2_training.episodes import EpisodeStore
-from vjepa2_training.pretrain import main as pretrain_main
-from vjepa2_training.sync import Segment
+from vjepa2_training.data.dataset_writer import DatasetWriter, FrameEncoding, SourceOutput
+from vjepa2_training.data.episodes import EpisodeStore
+from vjepa2_training.data.sync import Segment
+from vjepa2_training.train.pretrain import main as pretrain_main
 from vjepa2_training.train.probe import CONFUSION_PNG, EVAL_FILE
 from vjepa2_training.train.probe import main as probe_main
 from vjepa2_training.train.probe_data import clip_indices, read_intervals, split_videos

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from vjepa2_core.models import AttentiveClassifier, ClassifierConfig
-from vjepa2_training.dataset_writer import DatasetWriter, FrameEncoding, SourceOutput
-from vjepa2_training.episodes import EpisodeStore
-from vjepa2_training.sync import Segment
+from vjepa2_training.data.dataset_writer import DatasetWriter, FrameEncoding, SourceOutput
+from vjepa2_training.data.episodes import EpisodeStore
+from vjepa2_training.data.sync import Segment
 from vjepa2_training.train.probe import (
     ClipFeatures,
     CosineSchedule,

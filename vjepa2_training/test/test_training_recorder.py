@@ -14,9 +14,9 @@ from rosbags.highlevel import AnyReader
 from sensor_msgs.msg import Image, JointState
 
 from vjepa2_common.image import rgb_to_image
-from vjepa2_training.convert import main as convert_main
-from vjepa2_training.episodes import EpisodeStore
-from vjepa2_training.recorder_node import READY_LINE
+from vjepa2_training.data.bags_to_episodes import main as convert_main
+from vjepa2_training.data.episodes import EpisodeStore
+from vjepa2_training.data.recorder_node import READY_LINE
 
 RATE_HZ = 20.0
 
@@ -63,7 +63,7 @@ def _topic_counts(bag: Path) -> dict[str, int]:
 def test_interrupted_recording_is_finalised(robot, launcher, tmp_path: Path, storage: str, sig: int) -> None:
     bag = tmp_path / f"rec_{storage}"
     rec = launcher.module(
-        "vjepa2_training.recorder_node",
+        "vjepa2_training.data.recorder_node",
         "-o",
         str(bag),
         "--storage",
@@ -86,7 +86,7 @@ def test_interrupted_recording_is_finalised(robot, launcher, tmp_path: Path, sto
 
 def test_recording_stops_at_max_frames_and_converts(robot, launcher, tmp_path: Path) -> None:
     bag = tmp_path / "rec"
-    rec = launcher.module("vjepa2_training.recorder_node", "-o", str(bag), "--max-frames", "50")
+    rec = launcher.module("vjepa2_training.data.recorder_node", "-o", str(bag), "--max-frames", "50")
     assert rec.proc.wait(60) == 0, rec.output()[-2000:]  # stops by itself after 50 images (2.5 s)
     counts = _topic_counts(bag)
     assert counts["/camera/image_raw"] == 50 and counts["/franka_robot_state_broadcaster/current_pose"] >= 40
@@ -100,11 +100,18 @@ def test_recording_stops_at_max_frames_and_converts(robot, launcher, tmp_path: P
 
 def test_bad_parameters_fail_clearly(launcher, tmp_path: Path) -> None:
     rec = launcher.module(
-        "vjepa2_training.recorder_node", "-o", str(tmp_path / "x"), "--pose-type", "geometry_msgs/msg/Nope"
+        "vjepa2_training.data.recorder_node", "-o", str(tmp_path / "x"), "--pose-type", "geometry_msgs/msg/Nope"
     )
     assert rec.proc.wait(30) == 2
     assert "cannot import message type 'geometry_msgs/msg/Nope'" in rec.output()
     assert not (tmp_path / "x").exists()
+    (tmp_path / "taken").mkdir()
+    rec = launcher.module("vjepa2_training.data.recorder_node", "-o", str(tmp_path / "taken"))
+    assert rec.proc.wait(30) == 2
+    assert "taken already exists; rosbag2 output must be a new directory" in rec.output()
+    assert "Traceback" not in rec.output()
+    rec = launcher.module("vjepa2_training.data.recorder_node", "-o", str(tmp_path / "y"), "--duration", "inf")
+    assert rec.proc.wait(30) == 2 and "max_duration_s out of range" in rec.output(), rec.output()
 
 
 def _status(msg) -> dict[str, str]:
@@ -139,7 +146,7 @@ def test_records_the_simulated_franka(ros, launcher, tmp_path: Path) -> None:
     status = ros.collect(DiagnosticStatus, "/franka_sim/motion_status", latched)
     bag = tmp_path / "sim_bag"
     rec = launcher.module(
-        "vjepa2_training.recorder_node",
+        "vjepa2_training.data.recorder_node",
         "-o",
         str(bag),
         "--command-topic",
@@ -170,3 +177,16 @@ def test_records_the_simulated_franka(ros, launcher, tmp_path: Path) -> None:
     np.testing.assert_allclose(travelled[:2], [0.06, 0.06], atol=0.01)  # both commanded moves were recorded
     np.testing.assert_allclose(ep.actions[:, :2].sum(0), travelled[:2], atol=1e-5)
     assert abs(travelled[2]) < 0.01
+
+
+def test_a_silent_topic_is_named(launcher, tmp_path: Path) -> None:
+    """Nothing publishes the default camera topic (a bare sim_node publishes /exterior/image_raw): the recorder
+    says which topic is silent and how to fix it instead of recording 0 images without a word."""
+    rec = launcher.module(
+        "vjepa2_training.data.recorder_node", "-o", str(tmp_path / "bag"), "--ros-args", "-p", "silence_warning_s:=1.0"
+    )
+    rec.wait_for_output("no image message on /camera/image_raw after 1 s", timeout=30)
+    assert "--image-topic /exterior/image_raw" in rec.output()
+    assert "no pose message on /franka_robot_state_broadcaster/current_pose" in rec.output()
+    assert "/servo_node/delta_twist_cmds after" not in rec.output()  # commands may be sparse: not warned about
+    assert rec.stop() == 0

@@ -16,7 +16,14 @@ from typing import Any, TypeVar
 
 import yaml
 
+from vjepa2_core.files import check_readable_file
+
 T = TypeVar("T")
+
+#: class attribute of a config dataclass: ``{key: why it is not set in the file}`` (fields the program derives)
+DERIVED_KEYS = "__derived_keys__"
+
+CONFIG_MAX_BYTES = 1 << 20  # a YAML config is a few kB; a bigger file is not one
 
 
 class ConfigError(ValueError):
@@ -93,6 +100,9 @@ def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
     unknown = [k for k in data if k not in fields]
     if unknown:
         key = unknown[0]
+        derived = getattr(cls, DERIVED_KEYS, {})
+        if key in derived:
+            raise ConfigError(f"{where + '.' if where else ''}{key}: not a config key: {derived[key]}")
         hint = difflib.get_close_matches(str(key), list(fields), n=1)
         extra = f" (did you mean {hint[0]!r}?)" if hint else f"; valid keys: {sorted(fields)}"
         raise ConfigError(f"{where + '.' if where else ''}{key}: unknown key{extra}")
@@ -134,17 +144,23 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, source: str = "config")
 def load_yaml(cls: type[T], path: Path | str, overrides: list[str] = ()) -> T:
     """Load ``cls`` from a YAML file, applying ``key.sub=value`` overrides (values parsed as YAML)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    data = read_yaml_mapping(path)
     for item in overrides:
         apply_override(data, item)
     return from_dict(cls, data, str(path))
+
+
+def read_yaml_mapping(path: Path | str) -> dict[str, Any]:
+    """The top-level mapping of a YAML config file, checked first (regular file, size, readable, UTF-8)."""
+    path = Path(path)
+    try:
+        check_readable_file(path, what="config file", max_bytes=CONFIG_MAX_BYTES)
+        data = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+    except (ValueError, yaml.YAMLError) as err:  # FileCheckError, UnicodeDecodeError, bad YAML
+        raise ConfigError(f"{path}: not a readable YAML config: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    return data
 
 
 def apply_override(data: dict[str, Any], item: str) -> None:

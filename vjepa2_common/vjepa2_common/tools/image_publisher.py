@@ -5,6 +5,7 @@ The stand-in for a camera driver in tests and demos (like image_pipeline's image
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from sensor_msgs.msg import Image
 
 from vjepa2_common.image import rgb_to_image
 from vjepa2_common.node import run_node
-from vjepa2_common.params import declare
+from vjepa2_common.params import declare_parameters, param
 from vjepa2_common.qos import QOS_CHOICES, qos_from_name
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -30,21 +31,31 @@ def test_pattern(index: int, height: int, width: int) -> np.ndarray:
 test_pattern.__test__ = False  # a frame generator, not a pytest test
 
 
+@dataclass
+class ImagePublisherParams:
+    """Parameters of ``image_publisher`` (read at start-up)."""
+
+    source: str = param(
+        "pattern", "'pattern' (a moving test pattern) or a path to an image file or a folder of images", read_only=True
+    )
+    rate_hz: float = param(30.0, "Publishing rate [Hz]", min=0.1, max=1000.0, read_only=True)
+    height: int = param(256, "Pattern height [px]", min=1, max=8192, read_only=True)
+    width: int = param(256, "Pattern width [px]", min=1, max=8192, read_only=True)
+    frame_id: str = param("camera_optical_frame", "header.frame_id of the images", read_only=True)
+    qos: str = param("sensor_data", "QoS profile of the image topic", choices=QOS_CHOICES, read_only=True)
+
+
 class ImagePublisher(Node):
     """Publishes ``image`` (rgb8) from ``source`` at ``rate_hz``."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__("image_publisher", **kwargs)
-        source = declare(self, "source", "pattern", "'pattern' or a path to an image file or a folder of images")
-        rate = declare(self, "rate_hz", 30.0, "Publishing rate", min_value=0.1, max_value=1000.0)
-        self._height = declare(self, "height", 256, "Pattern height in pixels", min_value=1, max_value=8192)
-        self._width = declare(self, "width", 256, "Pattern width in pixels", min_value=1, max_value=8192)
-        self._frame_id = declare(self, "frame_id", "camera_optical_frame", "header.frame_id of the images")
-        qos = declare(self, "qos", "sensor_data", "QoS profile of the image topic", choices=QOS_CHOICES)
-        self._frames = self._load(source)
+        settings = declare_parameters(self, ImagePublisherParams)
+        self._height, self._width, self._frame_id = settings.height, settings.width, settings.frame_id
+        self._frames = self._load(settings.source)
         self._index = 0
-        self._pub = self.create_publisher(Image, "image", qos_from_name(qos))
-        self.create_timer(1.0 / rate, self._publish)
+        self._pub = self.create_publisher(Image, "image", qos_from_name(settings.qos))
+        self.create_timer(1.0 / settings.rate_hz, self._publish)
 
     def _load(self, source: str) -> list[np.ndarray] | None:
         if source == "pattern":

@@ -1,0 +1,1 @@
+"""Pretraining, AC post-training and what they share (trainer loop, configs, checkpoints, optimisation)."""

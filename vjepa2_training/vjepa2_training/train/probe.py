@@ -31,15 +31,14 @@ from tqdm import tqdm
 from vjepa2_core.inference import FrameEncoder, make_transform
 from vjepa2_core.models import AttentiveClassifier, ClassifierConfig
 
-from ..cli import training_main
 from ..config_io import ConfigError
-from ..configs import FeatureCacheSpec, FrozenEncoderSpec, OptimSpec, RunSpec
-from ..distributed import DistInfo, barrier
-from ..episodes import EpisodeStore
-from ..export import export_model
+from ..data.episodes import EpisodeStore
+from ..eval.export import export_model
 from ..fileio import atomic_write_json
-from ..frozen_encoder import encoder_fingerprint, load_frozen_encoder
-from ..trainer import Task, TrainResult, train
+from .cli import training_main
+from .configs import FeatureCacheSpec, FrozenEncoderSpec, OptimSpec, RunSpec
+from .distributed import DistInfo, barrier
+from .frozen_encoder import encoder_fingerprint, load_frozen_encoder
 from .probe_data import (
     FrameSource,
     LabelledVideo,
@@ -50,6 +49,7 @@ from .probe_data import (
     spatial_views,
     split_videos,
 )
+from .trainer import Task, TrainResult, train
 
 LOG = logging.getLogger("vjepa2_training.probe")
 EVAL_FILE = "eval.json"
@@ -365,7 +365,7 @@ def plot_confusion(confusion: list[list[int]], classes: list[str], path: Path, t
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..plot_losses import save_figure
+    from ..eval.plot_losses import save_figure
 
     matrix = np.asarray(confusion)
     size = max(4.0, 0.5 * len(classes) + 2)

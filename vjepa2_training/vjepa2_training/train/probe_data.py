@@ -30,7 +30,7 @@ import yaml
 
 from vjepa2_core.files import FileCheckError, check_readable_file
 
-from ..episodes import EpisodeStore
+from ..data.episodes import EpisodeStore
 
 SPLITS = ("train", "val")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")

@@ -26,6 +26,10 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from vjepa2_core.devices import canonical_dtype_name, parse_dtype
+
+from ..config_io import to_dict
+from ..data.datasets import ClipDataset, GlobalBatchSampler, collate
 from .checkpointing import (
     LATEST,
     CheckpointLoadError,
@@ -34,9 +38,7 @@ from .checkpointing import (
     restore_rng,
     save_checkpoint,
 )
-from .config_io import to_dict
 from .configs import OptimSpec, RunSpec
-from .data import ClipDataset, GlobalBatchSampler, collate
 from .distributed import DistInfo, barrier, init_distributed, mean_across_ranks, shutdown_distributed
 from .optim import build_adamw, set_lr
 from .run_logging import RunLogger
@@ -128,10 +130,11 @@ def configure_runtime(run: RunSpec) -> None:
 
 
 def autocast(info: DistInfo, precision: str) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on the run's device (or a no-op for fp32)."""
-    if precision == "bf16":
-        return torch.autocast(device_type=info.device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """bfloat16 autocast on the run's device (or a no-op for fp32); ``precision`` is any core dtype spelling."""
+    name = canonical_dtype_name(precision)
+    if name == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=info.device.type, dtype=parse_dtype(name))
 
 
 def _to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
@@ -156,7 +159,7 @@ def run_training(
 
     start_step = 0
     latest = ckpt_dir / LATEST
-    if latest.is_file():
+    if latest.exists():  # anything there (even a FIFO or garbage) is checked, never silently replaced
         state = load_checkpoint(latest, map_location=info.device, kind=task.kind)
         if state["step"] > run.total_steps:
             raise CheckpointLoadError(f"{latest} is at step {state['step']}, beyond total_steps {run.total_steps}")

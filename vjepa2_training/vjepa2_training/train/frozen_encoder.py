@@ -20,17 +20,17 @@ from torch import Tensor
 from tqdm import tqdm
 
 from vjepa2_core.checkpoint import load_encoder
+from vjepa2_core.devices import parse_dtype
 from vjepa2_core.inference import FrameEncoder, layer_norm_tokens
 from vjepa2_core.models import EncoderConfig, VisionEncoder
 
+from ..data.episodes import EpisodeStore
+from ..fileio import atomic_write_json
 from .checkpointing import LATEST, load_checkpoint
 from .configs import FeatureCacheSpec, FrozenEncoderSpec
 from .distributed import DistInfo, barrier
-from .episodes import EpisodeStore
-from .fileio import atomic_write_json
 
-LOG = logging.getLogger("vjepa2_training.frozen_encoder")
-_CACHE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+LOG = logging.getLogger("vjepa2_training.train.frozen_encoder")
 
 
 def load_frozen_encoder(spec: FrozenEncoderSpec, device: torch.device) -> VisionEncoder:
@@ -116,7 +116,7 @@ class FeatureCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         mine = [i for i in range(len(store)) if i % info.world_size == info.rank]
         todo = [i for i in mine if not self.path(store.content_key(i)).is_file()]
-        dtype = _CACHE_DTYPES[spec.dtype]
+        dtype = parse_dtype(spec.dtype)
         for i in tqdm(todo, desc="feature cache", unit="ep", disable=not info.is_main or not todo):
             episode = store.load(i)
             chunks = []

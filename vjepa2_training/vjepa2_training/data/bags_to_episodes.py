@@ -2,14 +2,16 @@
 
 Reads camera, end-effector pose and gripper topics with ``rosbags`` (mcap and sqlite3 storage, message
 types from the bag's embedded definitions or ROS 2 Jazzy), synchronises and resamples them
-(:mod:`vjepa2_training.sync`) and writes episode shards (:mod:`vjepa2_training.episodes`).
+(:mod:`vjepa2_training.data.sync`) and writes episode shards (:mod:`vjepa2_training.data.episodes`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,15 +22,18 @@ import yaml
 from rosbags.highlevel import AnyReader
 
 from vjepa2_common import names
+from vjepa2_common.messages import stamp_to_ns
+from vjepa2_core.files import check_readable_file
 
+from ..config_io import ConfigError, apply_override, from_dict, read_yaml_mapping, to_dict
 from . import extractors
 from .bagio import default_typestore
-from .config_io import ConfigError, apply_override, from_dict, to_dict
 from .dataset_writer import DatasetWriter, FrameEncoding, SourceOutput, run_batch
 from .episodes import DatasetError, decode_frame
 from .sync import SyncSettings, synchronise
 
-LOG = logging.getLogger("vjepa2_training.convert")
+LOG = logging.getLogger("vjepa2_training.data.bags_to_episodes")
+METADATA_MAX_BYTES = 64 << 20  # a rosbag2 metadata.yaml is kilobytes, even for long recordings
 
 
 @dataclass
@@ -77,22 +82,16 @@ class ConvertConfig:
 
 
 def _message_time(msg: Any, receive_ns: int, source: str) -> int:
-    if source == "header":
-        stamp = extractors.stamp_ns(msg)
-        if stamp is not None:
-            return stamp
-    return receive_ns
+    """The header stamp (``source: header``) unless the message has none or a zero one, else the receive time."""
+    header = getattr(msg, "header", None) if source == "header" else None
+    return (stamp_to_ns(header.stamp) if header is not None else 0) or receive_ns
 
 
 def convert_bag(bag: Path, cfg: ConvertConfig) -> SourceOutput:
     """Synchronise one rosbag2 directory into episode segments with encoded frames."""
     streams = {"image": cfg.image, "pose": cfg.pose, "gripper": cfg.gripper}
-    if not (bag / "metadata.yaml").is_file():
-        raise ValueError(
-            f"{bag} has no metadata.yaml: the recording was never finalised (recorder killed with SIGKILL or "
-            "crashed), so rosbags cannot index it"
-        )
-    with AnyReader([bag], default_typestore=default_typestore()) as reader:
+    check_bag_files(bag)
+    with _open_bag(bag) as reader:
         by_topic = {c.topic: c for c in reader.connections}
         missing = [s.topic for s in streams.values() if s.topic not in by_topic]
         if missing:
@@ -133,40 +132,111 @@ def convert_bag(bag: Path, cfg: ConvertConfig) -> SourceOutput:
                 grip_times.append(stamp)
                 grip.append(float(value))
 
-        result = synchronise(
-            np.asarray(frame_times, dtype=np.int64),
+        pose_arrays = (
             np.asarray(pose_times, dtype=np.int64),
             np.asarray(positions).reshape(-1, 3),
             np.asarray(quats).reshape(-1, 4),
             np.asarray(grip_times, dtype=np.int64),
             np.asarray(grip, dtype=np.float64),
-            cfg.sync,
         )
-        # second pass: decode and encode only the frames the segments use
-        wanted = {int(i) for seg in result.segments for i in seg.frame_indices}
-        encoded: dict[int, bytes] = {}
-        shape: tuple[int, int] | None = None
-        shape_changes = 0
-        index = -1
-        for conn, _, raw in reader.messages(connections=[conns["image"]]):
-            index += 1
-            if index not in wanted:
-                continue
-            rgb = funcs["image"](reader.deserialize(raw, conn.msgtype), cfg.image.options)
-            if shape is None:
-                shape = rgb.shape[:2]
-            elif rgb.shape[:2] != shape:
-                shape_changes += 1
-                rgb = np.ascontiguousarray(_resize_to(rgb, shape))
-            encoded[index] = cfg.encoding.encode(rgb)
-    if set(encoded) != wanted:
-        raise ValueError(f"camera stream changed between reads ({len(encoded)} of {len(wanted)} frames)")
-    report = {**result.report, "extract_errors": extract_errors, "image_shape_changes": shape_changes}
+        images = _ImagePass(reader, conns["image"], funcs["image"], cfg, bag)
+        # Second pass: decode and encode only the frames the segments use. A frame that does not decode is
+        # dropped and the camera stream re-synchronised without it (its neighbours may take its grid slot).
+        usable = list(range(len(frame_times)))
+        while True:
+            times = np.asarray([frame_times[i] for i in usable], dtype=np.int64)
+            result = synchronise(times, *pose_arrays, cfg.sync)
+            segments = [[usable[int(i)] for i in seg.frame_indices] for seg in result.segments]
+            bad = images.encode({i for frames in segments for i in frames})
+            if not bad:
+                break
+            usable = [i for i in usable if i not in bad]
+    extract_errors["image"] = len(images.failed)
+    report = {**result.report, "extract_errors": extract_errors, "image_shape_changes": images.shape_changes}
+    if images.failed:
+        report["undecodable_frames"] = {"count": len(images.failed), "first_error": images.first_error}
     out = SourceOutput(report=report)
-    out.segments = [(seg, [encoded[int(i)] for i in seg.frame_indices]) for seg in result.segments]
+    out.segments = [(seg, [images.encoded[i] for i in frames]) for seg, frames in zip(result.segments, segments)]
     if out.segments:
         out.frame_shape = tuple(decode_frame(out.segments[0][1][0]).shape[:2])
     return out
+
+
+class _ImagePass:
+    """Decodes the wanted camera messages of a bag (by index in the stream) and encodes them as episode frames;
+    frames that cannot be decoded are remembered in ``failed`` instead of failing the bag."""
+
+    def __init__(self, reader: AnyReader, conn: Any, extract: extractors.Extractor, cfg: ConvertConfig, bag: Path):
+        self.reader, self.conn, self.extract, self.cfg, self.bag = reader, conn, extract, cfg, bag
+        self.encoded: dict[int, bytes] = {}
+        self.failed: set[int] = set()
+        self.first_error = ""
+        self.shape: tuple[int, int] | None = None
+        self.shape_changes = 0
+
+    def encode(self, wanted: set[int]) -> set[int]:
+        """Encode the ``wanted`` frames not done yet; returns the indices among them that failed to decode."""
+        todo = wanted - set(self.encoded) - self.failed
+        if not todo:
+            return set()
+        bad: set[int] = set()
+        for index, (conn, _, raw) in enumerate(self.reader.messages(connections=[self.conn])):
+            if index not in todo:
+                continue
+            try:
+                rgb = self.extract(self.reader.deserialize(raw, conn.msgtype), self.cfg.image.options)
+            except (extractors.ExtractorError, cv2.error) as err:
+                bad.add(index)
+                if not self.failed and len(bad) == 1:
+                    self.first_error = f"frame {index}: {err}"
+                    LOG.warning("%s: dropping undecodable camera frame %d on %s: %s", self.bag, index, conn.topic, err)
+                continue
+            if self.shape is None:
+                self.shape = rgb.shape[:2]
+            elif rgb.shape[:2] != self.shape:
+                self.shape_changes += 1
+                rgb = np.ascontiguousarray(_resize_to(rgb, self.shape))
+            self.encoded[index] = self.cfg.encoding.encode(rgb)
+        missing = todo - set(self.encoded) - bad
+        if missing:
+            raise ValueError(f"camera stream changed between reads ({len(missing)} of {len(todo)} frames missing)")
+        self.failed |= bad
+        return bad
+
+
+def check_bag_files(bag: Path) -> None:
+    """Check a rosbag2 directory before rosbags reads it: ``metadata.yaml`` and the storage files must be readable
+    regular files and the metadata valid UTF-8 YAML, so that a garbage, FIFO or unreadable file gets a message
+    naming it instead of a decoder traceback or a read that never returns."""
+    metadata = bag / "metadata.yaml"
+    if not metadata.exists():
+        raise ValueError(
+            f"{bag} has no metadata.yaml: the recording was never finalised (recorder killed with SIGKILL or "
+            "crashed), so rosbags cannot index it"
+        )
+    check_readable_file(metadata, what="rosbag2 metadata file", max_bytes=METADATA_MAX_BYTES)
+    try:
+        info = yaml.safe_load(metadata.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ValueError(f"{metadata} is not a rosbag2 metadata file (not UTF-8 YAML: {err})") from None
+    if not isinstance(info, dict) or "rosbag2_bagfile_information" not in info:
+        raise ValueError(f"{metadata} is not a rosbag2 metadata file (no rosbag2_bagfile_information mapping)")
+    for storage_file in sorted([*bag.glob("*.mcap"), *bag.glob("*.db3")]):
+        check_readable_file(storage_file, what="rosbag2 storage file")
+
+
+@contextlib.contextmanager
+def _open_bag(bag: Path) -> Iterator[AnyReader]:
+    """rosbags' reader of ``bag``; its errors while opening name the bag (they often do not)."""
+    try:
+        reader = AnyReader([bag], default_typestore=default_typestore())
+        reader.open()
+    except Exception as err:  # rosbags raises many types for a damaged bag
+        raise ValueError(f"{bag}: rosbags cannot open it: {type(err).__name__}: {err}") from err
+    try:
+        yield reader
+    finally:
+        reader.close()
 
 
 def _resize_to(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -206,11 +276,7 @@ def build_config(args: argparse.Namespace) -> ConvertConfig:
 def config_data(args: argparse.Namespace, flags: dict[str, Any]) -> dict[str, Any]:
     """The config mapping of a converter run: the ``--config`` YAML (if given), then the tool's own ``flags``
     (``{dotted key: value}``, ``None`` = not given) and those of :func:`add_common_args`, then ``--set``."""
-    data: dict[str, Any] = {}
-    if args.config:
-        data = yaml.safe_load(Path(args.config).read_text()) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{args.config}: the top level must be a mapping")
+    data = read_yaml_mapping(args.config) if args.config else {}
     common = {"sync.fps": args.fps, "codec": args.codec, "resize_short_side": args.resize_short_side}
     for key, value in {**flags, **common}.items():
         if value is not None:
@@ -220,9 +286,17 @@ def config_data(args: argparse.Namespace, flags: dict[str, Any]) -> dict[str, An
     return data
 
 
+def output_directory(text: str) -> Path:
+    """``-o``: a dataset directory to create or extend; an existing file is refused (argparse exits 2)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} exists and is not a directory; pass a new or dataset directory")
+    return path
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Arguments shared by the bag converter and the DROID importer."""
-    parser.add_argument("-o", "--output", required=True, type=Path, help="dataset directory to write")
+    parser.add_argument("-o", "--output", required=True, type=output_directory, help="dataset directory to write")
     parser.add_argument("--fps", type=float, help="target frame rate (default 4)")
     parser.add_argument("--codec", choices=["jpeg", "png"], help="frame codec (default jpeg)")
     parser.add_argument("--resize-short-side", type=int, help="resize frames so the short side has N pixels")
@@ -243,6 +317,12 @@ def print_summary(report: dict[str, Any], output: Path) -> int:
             print(f"  FAILED {item['source']}: {item['error']}", file=sys.stderr)
         elif item["status"] == "empty":
             print(f"  no episodes from {item['source']} (too short or no overlap)", file=sys.stderr)
+        if item.get("undecodable_frames"):
+            bad = item["undecodable_frames"]
+            print(
+                f"  dropped {bad['count']} undecodable camera frame(s) of {item['source']} ({bad['first_error']})",
+                file=sys.stderr,
+            )
     print(f"validation report: {output / 'report.json'}")
     return 1 if s["failed"] else 0
 

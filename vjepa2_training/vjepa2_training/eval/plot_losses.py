@@ -13,7 +13,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .run_logging import METRICS_CSV, read_metric_pairs
+from vjepa2_core.files import check_readable_file
+
+from ..train.run_logging import METRICS_CSV, read_metric_pairs
 
 
 def save_figure(fig: Figure, output: Path) -> Path:
@@ -27,9 +29,9 @@ def save_figure(fig: Figure, output: Path) -> Path:
 
 def _csv_path(run: Path) -> Path:
     path = run / METRICS_CSV if run.is_dir() else run
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{run}: no {METRICS_CSV} (pass a run directory or a metrics CSV)")
-    return path
+    return check_readable_file(path, what="metrics CSV")
 
 
 def _smooth(values: list[float], window: int) -> np.ndarray:

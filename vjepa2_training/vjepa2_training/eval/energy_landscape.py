@@ -22,15 +22,16 @@ import numpy as np
 import torch
 
 from vjepa2_core.checkpoint import load_ac_predictor
+from vjepa2_core.devices import resolve_device
 from vjepa2_core.models import ACPredictor, ACPredictorConfig
 from vjepa2_core.planning import predictor_step, rollout_energy
 
-from .augment import ACClipTransform
-from .checkpointing import LATEST, load_checkpoint
-from .configs import FrozenEncoderSpec
-from .episodes import EpisodeStore
+from ..data.episodes import EpisodeStore
+from ..train.augment import ACClipTransform
+from ..train.checkpointing import LATEST, load_checkpoint
+from ..train.configs import FrozenEncoderSpec
+from ..train.frozen_encoder import encode_frames, load_frozen_encoder
 from .export import export_metadata
-from .frozen_encoder import encode_frames, load_frozen_encoder
 from .plot_losses import save_figure
 
 
@@ -81,7 +82,7 @@ def energy_landscape(
     chunk: int = 64,
 ) -> EnergyLandscape:
     """Energy over a ``grid`` x ``grid`` lattice of Δx, Δy in [-span, span] around recorded step ``step``."""
-    dev = torch.device(device)
+    dev = resolve_device(device)
     predictor, info = load_ac_run(Path(ac_run), dev)
     encoder = load_frozen_encoder(FrozenEncoderSpec(**info["frozen_encoder"]), dev)
     store = EpisodeStore(dataset)

@@ -10,9 +10,9 @@ from typing import TypeVar
 
 from vjepa2_core.checkpoint import CheckpointError
 
+from ..config_io import ConfigError, load_yaml
+from ..data.episodes import DatasetError
 from .checkpointing import CheckpointLoadError
-from .config_io import ConfigError, load_yaml
-from .episodes import DatasetError
 from .trainer import TrainResult
 
 C = TypeVar("C")

@@ -17,7 +17,10 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from vjepa2_core.files import check_readable_file
+
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+MSG_DEFINITION_MAX_BYTES = 1 << 20  # a .msg file is a few lines
 
 
 class BagError(RuntimeError):
@@ -44,6 +47,7 @@ def register_package_types(typestore: Typestore, package: str, extra_dirs: list[
     types: dict[str, Any] = {}
     for directory in [*find_msg_definition_dirs(package), *map(Path, extra_dirs)]:
         for msg_file in sorted(directory.glob("*.msg")):
+            check_readable_file(msg_file, what="message definition", max_bytes=MSG_DEFINITION_MAX_BYTES)
             types.update(get_types_from_msg(msg_file.read_text(), f"{package}/msg/{msg_file.stem}"))
     if types:
         typestore.register(types)

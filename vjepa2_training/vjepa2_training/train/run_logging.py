@@ -9,7 +9,7 @@ from types import TracebackType
 
 from tqdm import tqdm
 
-from .fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 
 METRICS_CSV = "metrics.csv"
 
@@ -95,15 +95,6 @@ class RunLogger:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def read_metrics(path: Path) -> dict[str, list[float]]:
-    """Columns of a metrics CSV as float lists, skipping empty cells (``step`` included)."""
-    with Path(path).open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return {}
-    return {key: [float(r[key]) for r in rows if r.get(key) not in (None, "")] for key in rows[0]}
 
 
 def read_metric_pairs(path: Path, key: str) -> tuple[list[int], list[float]]:

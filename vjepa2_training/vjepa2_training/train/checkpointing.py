@@ -15,7 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .fileio import atomic_write
+from vjepa2_core.checkpoint import torch_error_text
+from vjepa2_core.files import FileCheckError, check_readable_file
+
+from ..fileio import atomic_write
 
 LATEST = "latest.pt"
 _STEP_FILE = re.compile(r"step_(\d+)\.pt$")
@@ -86,12 +89,17 @@ def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], source
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu", kind: str | None = None) -> dict:
     """Load a checkpoint safely (``weights_only=True``); ``kind`` checks the run type stored in it."""
-    if not path.is_file():
-        raise CheckpointLoadError(f"checkpoint {path} does not exist")
+    try:
+        check_readable_file(path, what="checkpoint")
+    except FileCheckError as err:
+        raise CheckpointLoadError(str(err)) from None
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # unpickling errors come in many types
-        raise CheckpointLoadError(f"checkpoint {path} is unreadable: {type(err).__name__}: {err}") from err
+    except Exception as err:  # unpickling errors come in many types; torch's advice to unpickle anyway is dropped
+        raise CheckpointLoadError(
+            f"checkpoint {path} is refused: not a safe training checkpoint ({torch_error_text(err)}). Delete it or "
+            "its run directory to start over, or restore the file."
+        ) from None
     if not isinstance(state, dict) or "step" not in state:
         raise CheckpointLoadError(f"{path} is not a vjepa2_training checkpoint (no 'step' entry)")
     if kind is not None and state.get("kind") != kind:

@@ -7,7 +7,7 @@ this module is ROS-free. Built-in extractors cover ``sensor_msgs/msg/Image``,
 
 Adding a robot-specific type (e.g. a Franka robot-state message)::
 
-    from vjepa2_training.extractors import register_extractor, PoseSample
+    from vjepa2_training.data.extractors import register_extractor, PoseSample
 
     @register_extractor("pose", "franka_msgs/msg/FrankaState")
     def franka_pose(msg, options):
@@ -76,13 +76,8 @@ def get_extractor(kind: str, msgtype: str) -> Extractor:
         known = sorted(t for k, t in _REGISTRY if k == kind)
         raise ExtractorError(
             f"no {kind} extractor for message type {msgtype!r}; supported: {known}. Register one with "
-            f"vjepa2_training.extractors.register_extractor({kind!r}, {msgtype!r}) in a plugin module."
+            f"vjepa2_training.data.extractors.register_extractor({kind!r}, {msgtype!r}) in a plugin module."
         ) from None
-
-
-def supported_types(kind: str) -> list[str]:
-    """Message types with a registered extractor of ``kind``."""
-    return sorted(t for k, t in _REGISTRY if k == kind)
 
 
 def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
@@ -94,15 +89,6 @@ def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
             raise ImportError(f"extractor plugin module {name!r} could not be imported: {err}") from err
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         entry.load()
-
-
-def stamp_ns(msg: Any) -> int | None:
-    """Header stamp of ``msg`` in nanoseconds, or None when it has no header or a zero stamp."""
-    header = getattr(msg, "header", None)
-    if header is None:
-        return None
-    ns = int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-    return ns or None
 
 
 # ----------------------------------------------------------------------------------------------- images

@@ -19,52 +19,22 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vjepa2_core.checkpoint import CheckpointError, load_encoder, load_predictor
-from vjepa2_core.models import EncoderConfig, MaskPredictor, PredictorConfig, VisionEncoder, encoder_preset
+from vjepa2_core.models import MaskPredictor, VisionEncoder
 
+from ..config_io import ConfigError
+from ..data.datasets import ClipDataset, ClipIndex
+from ..data.episodes import EpisodeStore
+from ..eval.export import export_model
 from .augment import RandomResizedCrop
 from .checkpointing import LATEST, load_checkpoint, load_weights
 from .cli import training_main
-from .config_io import ConfigError
-from .configs import EncoderSpec, PredictorSpec, PretrainConfig
-from .data import ClipDataset, ClipIndex
+from .configs import PretrainConfig
 from .distributed import DistInfo
-from .episodes import EpisodeStore
-from .export import export_model
 from .masks import sample_masks
 from .schedules import linear
 from .trainer import Task, TrainResult, train
 
-LOG = logging.getLogger("vjepa2_training.pretrain")
-
-
-def build_encoder_config(spec: EncoderSpec, img_size: int) -> EncoderConfig:
-    """EncoderConfig from a preset name or explicit sizes."""
-    if spec.preset:
-        return encoder_preset(spec.preset, img_size=img_size)
-    return EncoderConfig(
-        embed_dim=spec.embed_dim,
-        depth=spec.depth,
-        num_heads=spec.num_heads,
-        mlp_ratio=spec.mlp_ratio,
-        patch_size=spec.patch_size,
-        tubelet_size=spec.tubelet_size,
-        img_size=img_size,
-    )
-
-
-def build_predictor_config(spec: PredictorSpec, enc: EncoderConfig) -> PredictorConfig:
-    """PredictorConfig matching the encoder's width and token grid."""
-    return PredictorConfig(
-        enc_embed_dim=enc.embed_dim,
-        embed_dim=spec.embed_dim,
-        depth=spec.depth,
-        num_heads=spec.num_heads,
-        mlp_ratio=spec.mlp_ratio,
-        num_mask_tokens=spec.num_mask_tokens,
-        patch_size=enc.patch_size,
-        tubelet_size=enc.tubelet_size,
-        img_size=enc.img_size,
-    )
+LOG = logging.getLogger("vjepa2_training.train.pretrain")
 
 
 class _ContextModel(nn.Module):
@@ -92,13 +62,14 @@ class PretrainTask(Task):
     def __init__(self, cfg: PretrainConfig, info: DistInfo) -> None:
         self.cfg = cfg
         self.info = info
-        self.encoder_config = build_encoder_config(cfg.encoder, cfg.data.crop_size)
-        self.predictor_config = build_predictor_config(cfg.predictor, self.encoder_config)
+        enc = self.encoder_config = cfg.encoder.build(img_size=cfg.data.crop_size)
+        self.predictor_config = cfg.predictor.build(
+            enc_embed_dim=enc.embed_dim, patch_size=enc.patch_size, tubelet_size=enc.tubelet_size, img_size=enc.img_size
+        )
         self.model = _ContextModel(VisionEncoder(self.encoder_config), MaskPredictor(self.predictor_config))
         if cfg.init.checkpoint:
             self._warm_start(Path(cfg.init.checkpoint))
         self.target = copy.deepcopy(self.model.encoder).to(info.device).requires_grad_(False).eval()
-        enc = self.encoder_config
         t = cfg.data.frames_per_clip // enc.tubelet_size
         self.grid = (t, cfg.data.crop_size // enc.patch_size, cfg.data.crop_size // enc.patch_size)
         self.metric_fields = (*(f"loss_mask{g}" for g in range(len(cfg.masks))), "ema")

@@ -20,6 +20,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from vjepa2_core.files import check_readable_file
+
+from ..fileio import atomic_write_json
 from .episodes import (
     EPISODE_DIR,
     MANIFEST,
@@ -31,10 +34,10 @@ from .episodes import (
     sanitize_id,
     write_episode,
 )
-from .fileio import atomic_write_json
 from .sync import Segment
 
 LOG = logging.getLogger(__name__)
+REPORT_MAX_BYTES = 256 << 20  # the report of a batch of many thousand sources
 
 
 def fingerprint(path: Path) -> list[list[Any]]:
@@ -159,9 +162,10 @@ class DatasetWriter:
     def previous_report_entries(self) -> dict[str, dict[str, Any]]:
         """Per-source entries of the last report (kept for sources that a resumed run skips)."""
         try:
-            old = json.loads((self.root / REPORT).read_text())
+            path = check_readable_file(self.root / REPORT, what="previous report", max_bytes=REPORT_MAX_BYTES)
+            old = json.loads(path.read_bytes().decode("utf-8"))
             return {item["source"]: item for item in old.get("sources", []) if "source" in item}
-        except (OSError, ValueError, TypeError, AttributeError):
+        except (OSError, ValueError, TypeError, AttributeError):  # FileCheckError is a ValueError
             return {}
 
     def write_report(self, report: dict[str, Any]) -> Path:

@@ -22,35 +22,21 @@ from torch import Tensor, nn
 
 from vjepa2_core.checkpoint import load_ac_predictor
 from vjepa2_core.inference import layer_norm_tokens
-from vjepa2_core.models import ACPredictor, ACPredictorConfig, VisionEncoder
+from vjepa2_core.models import ACPredictor, VisionEncoder
 
+from ..config_io import ConfigError
+from ..data.datasets import ClipDataset, ClipIndex, FeatureClipDataset
+from ..data.episodes import EpisodeStore
+from ..eval.export import export_model
 from .augment import ACClipTransform
 from .checkpointing import LATEST, load_checkpoint, load_weights
 from .cli import training_main
-from .config_io import ConfigError
-from .configs import ACConfig, ACPredictorSpec
-from .data import ClipDataset, ClipIndex, FeatureClipDataset
+from .configs import ACConfig
 from .distributed import DistInfo
-from .episodes import EpisodeStore
-from .export import export_model
 from .frozen_encoder import FeatureCache, cache_key, encode_frames, load_frozen_encoder
 from .trainer import Task, TrainResult, train
 
-LOG = logging.getLogger("vjepa2_training.train_ac")
-
-
-def build_ac_config(spec: ACPredictorSpec, encoder: VisionEncoder, crop_size: int) -> ACPredictorConfig:
-    """ACPredictorConfig for ``encoder`` at ``crop_size`` pixels."""
-    grid = crop_size // encoder.cfg.patch_size
-    return ACPredictorConfig(
-        enc_embed_dim=encoder.embed_dim,
-        embed_dim=spec.embed_dim,
-        depth=spec.depth,
-        num_heads=spec.num_heads,
-        mlp_ratio=spec.mlp_ratio,
-        grid_h=grid,
-        grid_w=grid,
-    )
+LOG = logging.getLogger("vjepa2_training.train.train_ac")
 
 
 class ACRollout(nn.Module):
@@ -89,7 +75,8 @@ class ACTask(Task):
         self.cfg = cfg
         self.info = info
         self.encoder = encoder
-        self.ac_config = build_ac_config(cfg.predictor, encoder, cfg.data.crop_size)
+        grid = cfg.data.crop_size // encoder.cfg.patch_size
+        self.ac_config = cfg.predictor.build(enc_embed_dim=encoder.embed_dim, grid_h=grid, grid_w=grid)
         predictor = ACPredictor(self.ac_config)
         predictor.extrinsics_encoder.requires_grad_(False)  # unused without extrinsics; kept for the layout
         if cfg.init.checkpoint:  # fine-tune an AC run or (init.source: core) the official vjepa2-ac-vitg.pt

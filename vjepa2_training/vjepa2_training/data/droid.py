@@ -23,14 +23,16 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from vjepa2_core.conventions import EULER_SEQ
+from vjepa2_core.files import check_readable_file
 
-from .config_io import ConfigError, from_dict, to_dict
-from .convert import add_common_args, config_data, print_summary
+from ..config_io import ConfigError, from_dict, to_dict
+from .bags_to_episodes import add_common_args, config_data, print_summary
 from .dataset_writer import DatasetWriter, FrameEncoding, SourceOutput, run_batch
 from .episodes import DatasetError
 from .sync import SyncSettings, synchronise
 
-LOG = logging.getLogger("vjepa2_training.droid")
+LOG = logging.getLogger("vjepa2_training.data.droid")
+METADATA_MAX_BYTES = 1 << 20  # a DROID metadata JSON is about a kilobyte
 CARTESIAN_KEY = "observation/robot_state/cartesian_position"
 GRIPPER_KEY = "observation/robot_state/gripper_position"
 
@@ -79,7 +81,13 @@ def select_video(episode: Path, camera: str) -> Path:
     metadata: dict[str, Any] = {}
     meta_files = sorted(episode.glob("metadata*.json"))
     if meta_files:
-        metadata = json.loads(meta_files[0].read_text())
+        meta = check_readable_file(meta_files[0], what="DROID metadata file", max_bytes=METADATA_MAX_BYTES)
+        try:
+            metadata = json.loads(meta.read_bytes().decode("utf-8"))
+        except ValueError as err:  # UnicodeDecodeError, JSONDecodeError
+            raise ValueError(f"{meta} is not a DROID metadata file (not UTF-8 JSON: {err})") from None
+        if not isinstance(metadata, dict):
+            raise ValueError(f"{meta} is not a DROID metadata file (not a JSON object)")
     if camera == "auto":
         serial = metadata.get("ext1_cam_serial")
         if serial is None:
@@ -93,6 +101,7 @@ def select_video(episode: Path, camera: str) -> Path:
 
 
 def _read_trajectory(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    check_readable_file(path, what="DROID trajectory")
     with h5py.File(path, "r") as h5:
         for key in (CARTESIAN_KEY, GRIPPER_KEY):
             if key not in h5:
@@ -105,7 +114,7 @@ def _read_trajectory(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _count_frames(video: Path) -> tuple[int, float]:
-    cap = cv2.VideoCapture(str(video))
+    cap = cv2.VideoCapture(str(check_readable_file(video, what="DROID video")))
     if not cap.isOpened():
         raise OSError(f"OpenCV cannot open video {video}")
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -117,7 +126,7 @@ def _count_frames(video: Path) -> tuple[int, float]:
 
 
 def _read_frames(video: Path, wanted: set[int], encoding: FrameEncoding) -> dict[int, bytes]:
-    cap = cv2.VideoCapture(str(video))
+    cap = cv2.VideoCapture(str(check_readable_file(video, what="DROID video")))
     out: dict[int, bytes] = {}
     index = 0
     last = max(wanted, default=-1)

@@ -6,50 +6,103 @@ wrong types are rejected with the dotted key name (see :mod:`vjepa2_training.con
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
+from vjepa2_core.devices import canonical_dtype_name, resolve_device
+from vjepa2_core.models import ACPredictorConfig, EncoderConfig, PredictorConfig, encoder_preset
+
+from ..config_io import DERIVED_KEYS
 from .masks import DEFAULT_MASKS, MaskSpec
 from .schedules import WarmupStableDecay
 
+T = TypeVar("T")
+
+TRAINING_PRECISIONS = ("bfloat16", "float32")
+
+
+DERIVED_REASON = "from data.crop_size, the encoder, RGB frames and the 7-D state/action convention"
+# Fields of core's model configs that a training config does not set: they follow from the data (crop size,
+# RGB frames, the 7-D state/action convention, no camera extrinsics) or from the encoder the predictor reads.
+ENCODER_DERIVED = ("img_size", "in_chans", "name")
+PREDICTOR_DERIVED = ("enc_embed_dim", "patch_size", "tubelet_size", "img_size")
+AC_PREDICTOR_DERIVED = (
+    "enc_embed_dim",
+    "grid_h",
+    "grid_w",
+    "action_dim",
+    "state_dim",
+    "extrinsics_dim",
+    "use_extrinsics",
+)
+
+
+def model_section(core_config: type[T], derived: tuple[str, ...], doc: str) -> type:
+    """A YAML section holding every field of ``core_config`` (same names, types and defaults) except ``derived``.
+
+    Its ``build(**derived_values)`` returns the core config; ``validate()`` runs the core config's own checks.
+    This is the one mapping between a training config's model keys and vjepa2_core's model configs.
+    """
+    hints = typing.get_type_hints(core_config)
+    own = [
+        (f.name, hints[f.name], field(default=f.default))
+        for f in dataclasses.fields(core_config)
+        if f.init and f.name not in derived
+    ]
+
+    def build(self: Any, **values: Any) -> T:
+        return core_config(**{name: getattr(self, name) for name, _, _ in own}, **values)
+
+    def validate(self: Any) -> None:
+        build(self)  # core's checks (e.g. embed_dim divisible by num_heads) raise ValueError
+
+    name = f"{core_config.__name__.removesuffix('Config')}Spec"
+    reason = f"vjepa2-pretrain / vjepa2-train-ac set it ({DERIVED_REASON})"
+    namespace = {"build": build, "validate": validate, "__doc__": doc, DERIVED_KEYS: dict.fromkeys(derived, reason)}
+    section = dataclasses.make_dataclass(name, own, namespace=namespace)
+    section.__module__ = __name__
+    return section
+
+
+_EncoderSizes = model_section(EncoderConfig, ENCODER_DERIVED, "Encoder sizes (the fields of EncoderConfig).")
+
 
 @dataclass
-class EncoderSpec:
-    """Encoder size: a released ``preset`` (vit_large, vit_huge, vit_giant, ...) or explicit sizes."""
+class EncoderSpec(_EncoderSizes):
+    """Encoder size: a released ``preset`` (vit_large, vit_huge, vit_giant, ...) or explicit sizes (the fields of
+    ``vjepa2_core.models.EncoderConfig`` except ``img_size``, which is ``data.crop_size``)."""
 
     preset: str | None = None
-    embed_dim: int = 1024
-    depth: int = 24
-    num_heads: int = 16
-    mlp_ratio: float = 4.0
-    patch_size: int = 16
-    tubelet_size: int = 2
 
     def validate(self) -> None:
-        if self.embed_dim % self.num_heads:
-            raise ValueError(f"embed_dim {self.embed_dim} must be divisible by num_heads {self.num_heads}")
-        if min(self.depth, self.patch_size, self.tubelet_size) < 1:
-            raise ValueError("depth, patch_size and tubelet_size must be >= 1")
+        if self.preset is None:
+            super().validate()
+            return
+        encoder_preset(self.preset)  # unknown names raise ValueError listing the presets
+        changed = [f.name for f in dataclasses.fields(_EncoderSizes) if getattr(self, f.name) != f.default]
+        if changed:
+            raise ValueError(f"preset {self.preset!r} fixes the encoder's sizes: remove {changed} or the preset")
+
+    def build(self, img_size: int) -> EncoderConfig:
+        """The encoder's config for ``img_size`` pixel frames."""
+        if self.preset:
+            return encoder_preset(self.preset, img_size=img_size)
+        return super().build(img_size=img_size)
 
 
-@dataclass
-class PredictorSpec:
-    """Pretraining (mask-token) predictor size; V-JEPA 2 uses 384 wide, 12 deep, 12 heads, 10 mask tokens."""
-
-    embed_dim: int = 384
-    depth: int = 12
-    num_heads: int = 12
-    mlp_ratio: float = 4.0
-    num_mask_tokens: int = 10
-
-    def validate(self) -> None:
-        if self.embed_dim % self.num_heads:
-            raise ValueError(f"embed_dim {self.embed_dim} must be divisible by num_heads {self.num_heads}")
+PredictorSpec = model_section(
+    PredictorConfig,
+    PREDICTOR_DERIVED,
+    "Pretraining (mask-token) predictor size: the fields of ``vjepa2_core.models.PredictorConfig`` except the "
+    "encoder's width and token grid (V-JEPA 2: 384 wide, 12 deep, 12 heads, 10 mask tokens).",
+)
 
 
 @dataclass
 class OptimSpec:
-    """AdamW + warmup/stable/decay LR schedule (see :class:`~vjepa2_training.schedules.WarmupStableDecay`)."""
+    """AdamW + warmup/stable/decay LR schedule (see :class:`~vjepa2_training.train.schedules.WarmupStableDecay`)."""
 
     lr: float = 5.25e-4
     start_lr: float = 1e-4
@@ -82,18 +135,19 @@ class OptimSpec:
 class RunSpec:
     """Where and how long to train, and how to checkpoint/log.
 
-    ``batch_size`` is the GLOBAL batch (split evenly over torchrun processes). ``precision: bf16`` runs the
-    forward pass under bfloat16 autocast. ``deterministic`` turns on torch's deterministic algorithms
-    (bit-exact resume on CPU; slower on GPU). ``eval_every`` > 0 logs the loss on a fixed held-out batch
-    (column ``fixed_loss``) at step 0, every ``eval_every`` steps and at the end.
+    ``batch_size`` is the GLOBAL batch (split evenly over torchrun processes). ``device``: auto, cpu, cuda,
+    cuda:N or mps (``vjepa2_core.devices``; it must exist here). ``precision: bf16`` (or bfloat16) runs the
+    forward pass under bfloat16 autocast, ``fp32`` (float32) does not. ``deterministic`` turns on torch's
+    deterministic algorithms (bit-exact resume on CPU; slower on GPU). ``eval_every`` > 0 logs the loss on a
+    fixed held-out batch (column ``fixed_loss``) at step 0, every ``eval_every`` steps and at the end.
     """
 
     run_dir: str
     total_steps: int
     batch_size: int = 8
     seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["bf16", "fp32"] = "bf16"
+    device: str = "auto"
+    precision: str = "bf16"
     deterministic: bool = False
     threads: int | None = None
     num_workers: int = 2
@@ -111,6 +165,9 @@ class RunSpec:
             raise ValueError("keep_checkpoints, eval_every and num_workers must be >= 0")
         if self.threads is not None and self.threads < 1:
             raise ValueError("threads must be >= 1 or null")
+        if canonical_dtype_name(self.precision) not in TRAINING_PRECISIONS:
+            raise ValueError(f"precision must be bf16 (bfloat16) or fp32 (float32), got {self.precision!r}")
+        resolve_device(self.device)  # a device this machine lacks (cuda without a GPU) is a config error
 
 
 @dataclass
@@ -228,21 +285,18 @@ class FeatureCacheSpec:
 
     enabled: bool = False
     dir: str | None = None  # default: <run_dir>/feature_cache
-    dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
-
-
-@dataclass
-class ACPredictorSpec:
-    """AC predictor size; V-JEPA 2-AC uses 1024 wide, 24 deep, 16 heads."""
-
-    embed_dim: int = 1024
-    depth: int = 24
-    num_heads: int = 16
-    mlp_ratio: float = 4.0
+    dtype: str = "bf16"  # any vjepa2_core.devices spelling: bf16 | bfloat16 | fp16 | float16 | fp32 | float32
 
     def validate(self) -> None:
-        if self.embed_dim % self.num_heads:
-            raise ValueError(f"embed_dim {self.embed_dim} must be divisible by num_heads {self.num_heads}")
+        canonical_dtype_name(self.dtype)
+
+
+ACPredictorSpec = model_section(
+    ACPredictorConfig,
+    AC_PREDICTOR_DERIVED,
+    "AC predictor size: the fields of ``vjepa2_core.models.ACPredictorConfig`` except the encoder's width and "
+    "token grid and the 7-D state/action layout (V-JEPA 2-AC: 1024 wide, 24 deep, 16 heads).",
+)
 
 
 @dataclass

@@ -185,7 +185,7 @@ class ClipDataset(Dataset):
 
 class FeatureClipDataset(ClipDataset):
     """Like :class:`ClipDataset` but with cached encoder features ``{"features": [T*Npf, D]}`` instead of
-    video; ``cache`` is a :class:`~vjepa2_training.frozen_encoder.FeatureCache`."""
+    video; ``cache`` is a :class:`~vjepa2_training.train.frozen_encoder.FeatureCache`."""
 
     def __init__(self, store: EpisodeStore, index: ClipIndex, cache) -> None:
         super().__init__(store, index, transform=None)

@@ -30,8 +30,9 @@ import numpy as np
 
 from vjepa2_common.image_decoding import ImageDecodeError, decode_jpeg_png
 from vjepa2_core.conventions import ACTION_DIM, EULER_SEQ, STATE_DIM, STATE_LAYOUT, states_to_actions
+from vjepa2_core.files import check_readable_file
 
-from .fileio import atomic_write
+from ..fileio import atomic_write
 
 FORMAT_NAME = "vjepa2_training.episodes"
 FORMAT_VERSION = 1
@@ -128,6 +129,7 @@ class Episode:
 def load_episode(path: Path, episode_id: str | None = None) -> Episode:
     """Load an episode shard written by :func:`write_episode`, validating its arrays."""
     try:
+        check_readable_file(path, what="episode shard")
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in _SHARD_KEYS}
     except (OSError, ValueError, KeyError) as err:
@@ -163,9 +165,12 @@ def load_manifest(root: Path) -> dict[str, Any]:
     if not path.is_file():
         raise DatasetError(f"{root} is not an episode dataset: {MANIFEST} is missing (convert data first)")
     try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"{path} is not valid JSON: {err}") from err
+        check_readable_file(path, what="dataset manifest")
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except ValueError as err:  # FileCheckError, UnicodeDecodeError, JSONDecodeError
+        raise DatasetError(f"{path} is not a readable dataset manifest: {err}") from None
+    if not isinstance(manifest, dict):
+        raise DatasetError(f"{path} is not a dataset manifest (not a JSON object)")
     if manifest.get("format") != FORMAT_NAME or manifest.get("version") != FORMAT_VERSION:
         raise DatasetError(
             f"{path}: unsupported dataset format {manifest.get('format')!r} v{manifest.get('version')}; "

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from vjepa2_core.devices import resolve_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -33,21 +35,11 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> CUDA (this rank's GPU) when available, else CPU; ``cpu``/``cuda`` force one."""
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False")
-        return torch.device("cuda", local_rank % torch.cuda.device_count())
-    if requested != "cpu":
-        raise ValueError(f"device must be auto, cpu or cuda, got {requested!r}")
-    return torch.device("cpu")
-
-
 def init_distributed(device: str = "auto") -> DistInfo:
-    """Initialise the process group when launched by torchrun; a no-op for a single process."""
+    """Initialise the process group when launched by torchrun; a no-op for a single process.
+
+    ``device`` is parsed by :func:`vjepa2_core.devices.resolve_device` (GPU ``LOCAL_RANK`` for plain ``cuda``).
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))

@@ -1,0 +1,1 @@
+"""Recording, rosbag and DROID conversion, the episode format and the clip datasets."""

@@ -1,0 +1,1 @@
+"""Evaluation of trained models: energy landscapes, loss plots, exports."""
