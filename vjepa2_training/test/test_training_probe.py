@@ -134,10 +134,14 @@ def test_probe_on_sim_motion_directions_beats_90_percent(trained_probe: dict[str
     assert probe.cfg.num_classes == 6
     meta = json.loads((run / "export" / "probe.json").read_text())["metadata"]
     assert meta["labels"] == sorted(DIRECTIONS)
-    # a finished run re-run with the same config resumes at its last step: nothing to do, same export
+    # a finished run re-run resumes at its last step: nothing to train, the same export; with the feature cache
+    # on, the features are written once and read back (fp32: exactly the tokens trained on)
     before = (run / "export" / "probe.safetensors").read_bytes()
-    assert probe_main(trained_probe["args"]) == 0
+    cache = ["--set", "feature_cache.enabled=true", "--set", "feature_cache.dtype=fp32"]
+    assert probe_main([*trained_probe["args"], *cache]) == 0
     assert (run / "export" / "probe.safetensors").read_bytes() == before
+    assert len(list((run / "feature_cache").glob("probe-*.safetensors"))) == 1
+    assert json.loads((run / EVAL_FILE).read_text())["top1"] == report["top1"]
 
 
 def test_exported_probe_in_the_encoder_node_labels_a_replayed_clip(
