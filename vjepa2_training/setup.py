@@ -30,6 +30,7 @@ setup(
             "vjepa2-import-droid = vjepa2_training.data.droid:main",
             "vjepa2-pretrain = vjepa2_training.train.pretrain:main",
             "vjepa2-train-ac = vjepa2_training.train.train_ac:main",
+            "vjepa2-train-probe = vjepa2_training.train.probe:main",
             "vjepa2-energy-landscape = vjepa2_training.eval.energy_landscape:main",
             "vjepa2-plot-losses = vjepa2_training.eval.plot_losses:main",
         ],

@@ -96,7 +96,12 @@ class ProbeParams:
     checkpoint: str = param(
         "", "Attentive-probe classifier weights (official, HF or ours); empty = no classification", configure=True
     )
-    labels: str = param("", "Label file: one label per line, or JSON (list, id->name or name->id)", configure=True)
+    labels: str = param(
+        "",
+        "Label file: one label per line, or JSON (list, id->name or name->id); empty = the names stored in a "
+        "vjepa2-train-probe probe, else class ids",
+        configure=True,
+    )
     top_k: int = param(5, "Classes per Classification message", min=1, max=1000)
     num_heads: int = param(
         0, "Heads of an official probe file; 0 = 16 (the released probes)", min=0, max=64, configure=True

@@ -1,4 +1,5 @@
-"""Class-name files for probe classifiers: one label per line, or JSON (a list, or a name/id mapping)."""
+"""Class names of probe classifiers: label files (one label per line, or JSON: a list, or a name/id mapping), or
+the ``labels`` a probe exported by ``vjepa2-train-probe`` carries in its JSON config."""
 
 from __future__ import annotations
 
@@ -38,6 +39,32 @@ def load_labels(path: str | Path, num_classes: int | None = None) -> list[str]:
         raise LabelFileError(
             f"label file '{path}' has {len(labels)} labels but the classifier has {num_classes} classes; "
             "give the label file of the probe you loaded"
+        )
+    return labels
+
+
+def checkpoint_labels(path: str | Path, num_classes: int) -> list[str] | None:
+    """The label names stored in a vjepa2_core probe (``metadata.labels`` of ``NAME.json`` /
+    ``vjepa2_config.json``), or None when the checkpoint has none (official and HF probes, other exports)."""
+    from vjepa2_core.checkpoint import CheckpointError, detect_format
+    from vjepa2_core.checkpoint.common import read_json
+    from vjepa2_core.checkpoint.ours import pair_paths
+
+    path = Path(path).expanduser()
+    try:
+        if detect_format(path) != "ours":
+            return None
+        metadata = read_json(pair_paths(path)[1]).get("metadata")
+    except CheckpointError as exc:
+        raise LabelFileError(str(exc)) from exc
+    labels = metadata.get("labels") if isinstance(metadata, dict) else None
+    if labels is None:
+        return None
+    if not isinstance(labels, list) or not all(isinstance(v, str) for v in labels):
+        raise LabelFileError(f"probe '{path}': metadata.labels must be a list of strings")
+    if len(labels) != num_classes:
+        raise LabelFileError(
+            f"probe '{path}' names {len(labels)} labels in its metadata but has {num_classes} classes; re-export it"
         )
     return labels
 

@@ -20,7 +20,7 @@ from vjepa2_core.devices import CANONICAL_DTYPES, parse_dtype, resolve_device
 from vjepa2_core.inference import FrameEncoder, layer_norm_tokens, make_transform
 from vjepa2_core.models import AttentiveClassifier, EncoderConfig, VisionEncoder, encoder_preset
 
-from .labels import LabelFileError, load_labels
+from .labels import LabelFileError, checkpoint_labels, load_labels
 
 DTYPES = CANONICAL_DTYPES  # the node accepts the canonical names only
 PREPROCESSING = ("ac", "video")
@@ -157,13 +157,12 @@ class PerceptionModel:
                 f"probe.checkpoint '{path}' expects {classifier.cfg.embed_dim}-dim tokens but the "
                 f"encoder gives {self.embed_dim}; use the probe trained on this encoder"
             )
-        labels = None
-        if spec.probe_labels:
-            try:
-                labels = load_labels(spec.probe_labels, classifier.cfg.num_classes)
-            except LabelFileError as exc:
-                raise ModelLoadError(f"probe.labels: {exc}") from exc
-        return classifier, labels
+        try:
+            if spec.probe_labels:
+                return classifier, load_labels(spec.probe_labels, classifier.cfg.num_classes)
+            return classifier, checkpoint_labels(path, classifier.cfg.num_classes)
+        except LabelFileError as exc:
+            raise ModelLoadError(f"probe.labels: {exc}" if spec.probe_labels else str(exc)) from exc
 
     @staticmethod
     def _model_id(spec: ModelSpec, cfg: EncoderConfig) -> str:
