@@ -28,6 +28,7 @@ setup(
             "vjepa2-record = vjepa2_training.recorder_node:main",
             "vjepa2-convert-bags = vjepa2_training.convert:main",
             "vjepa2-import-droid = vjepa2_training.droid:main",
+            "vjepa2-collect-sim = vjepa2_training.ingest.sim_collect:main",
             "vjepa2-pretrain = vjepa2_training.pretrain:main",
             "vjepa2-train-ac = vjepa2_training.train_ac:main",
             "vjepa2-energy-landscape = vjepa2_training.energy:main",
