@@ -12,6 +12,9 @@ if [ -f "$_vjepa2_root/install/setup.bash" ]; then
 else
   echo "env.sh: the workspace is not built yet; run 'make setup'" >&2
 fi
+# This checkout's vjepa2_core wins over any other copy the interpreter may know (node executables are run by
+# the interpreter colcon was run with, whose editable install may point at another checkout).
+case ":${PYTHONPATH:-}:" in *":$_vjepa2_root/vjepa2_core:"*) ;; *) export PYTHONPATH=$_vjepa2_root/vjepa2_core${PYTHONPATH:+:$PYTHONPATH} ;; esac
 # Command-line tools (vjepa2-launch, vjepa2-record, ...) live next to the node executables.
 for _vjepa2_bin in "$_vjepa2_root"/install/*/lib/vjepa2*/; do
   if compgen -G "${_vjepa2_bin}vjepa2-*" >/dev/null; then

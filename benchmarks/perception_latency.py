@@ -96,6 +96,7 @@ def measure(cfg: BenchConfig, args: argparse.Namespace, ros: Any, node: Any) -> 
     from sensor_msgs.msg import Image
 
     from vjepa2_common.image import rgb_to_image
+    from vjepa2_common.messages import stamp_to_ns
     from vjepa2_common.tools.image_publisher import test_pattern
     from vjepa2_msgs.msg import Embedding
 
@@ -104,7 +105,7 @@ def measure(cfg: BenchConfig, args: argparse.Namespace, ros: Any, node: Any) -> 
 
     def on_embedding(msg: Embedding) -> None:
         with cond:
-            arrivals[msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec] = time.monotonic()
+            arrivals[stamp_to_ns(msg.header.stamp)] = time.monotonic()
             cond.notify_all()
 
     sub = ros.node.create_subscription(Embedding, "/embedding", on_embedding, 10)
@@ -123,7 +124,7 @@ def measure(cfg: BenchConfig, args: argparse.Namespace, ros: Any, node: Any) -> 
             msg.header.stamp = Time(sec=stamp[0])
             stamp[0] += 1
             pub.publish(msg)
-            return msg.header.stamp.sec * 1_000_000_000
+            return stamp_to_ns(msg.header.stamp)
 
         def wait_for(key: int, timeout: float) -> float:
             with cond:

@@ -21,6 +21,7 @@ setup(
         "console_scripts": [
             "image_publisher = vjepa2_common.tools.image_publisher:main",
             "relay = vjepa2_common.tools.relay:main",
+            "vjepa2-lifecycle = vjepa2_common.lifecycle_client:main",
         ],
     },
 )

@@ -23,7 +23,6 @@ setup(
     entry_points={
         "console_scripts": [
             "encoder_node = vjepa2_perception.encoder_node:main",
-            "vjepa2-lifecycle = vjepa2_perception.lifecycle_client:main",
         ],
     },
 )

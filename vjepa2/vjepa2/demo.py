@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from vjepa2_common import names
 from vjepa2_common.dds import ensure_localhost_discovery
+from vjepa2_common.messages import call_service, embedding_tokens, stamp_to_ns
 
 TIMEOUT_S = 120.0  # model loading (ViT-L) and the first frames on a busy 2-core machine
 
@@ -50,11 +52,9 @@ class DemoClient:
         self.image: Any = None
         self.embeddings: list[Any] = []
         best_effort = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.node.create_subscription(
-            PoseStamped, "/franka_robot_state_broadcaster/current_pose", self._on_pose, best_effort
-        )
-        self.node.create_subscription(Image, "/camera/image_raw", self._on_image, qos_from_name("sensor_data"))
-        self.node.create_subscription(Embedding, "/embedding", self._on_embedding, 10)
+        self.node.create_subscription(PoseStamped, names.CURRENT_POSE_TOPIC, self._on_pose, best_effort)
+        self.node.create_subscription(Image, names.CAMERA_IMAGE_TOPIC, self._on_image, qos_from_name("sensor_data"))
+        self.node.create_subscription(Embedding, names.EMBEDDING_TOPIC, self._on_embedding, 10)
         self.executor = ResponsiveExecutor()
         self.executor.add_node(self.node)
         threading.Thread(target=self.executor.spin, daemon=True).start()
@@ -85,25 +85,19 @@ class DemoClient:
 
     def call(self, srv_type: Any, name: str, request: Any, timeout: float = TIMEOUT_S) -> Any:
         client = self.node.create_client(srv_type, name)
-        if not client.wait_for_service(timeout_sec=timeout):
-            raise TimeoutError(f"demo: service {name} did not appear within {timeout:.0f} s")
-        done = threading.Event()
-        future = client.call_async(request)
-        future.add_done_callback(lambda _f: done.set())
-        if not done.wait(timeout):
-            raise TimeoutError(f"demo: no answer from {name} within {timeout:.0f} s")
-        self.node.destroy_client(client)
-        return future.result()
+        try:
+            return call_service(self.node, client, request, timeout)
+        finally:
+            self.node.destroy_client(client)
 
     def embedding_after(self, stamp_ns: int) -> np.ndarray:
         """Tokens of the first embedding of a camera frame taken after ``stamp_ns``."""
 
         def fresh() -> list[Any]:
-            return [e for e in self.embeddings if e.header.stamp.sec * 10**9 + e.header.stamp.nanosec > stamp_ns]
+            return [e for e in self.embeddings if stamp_to_ns(e.header.stamp) > stamp_ns]
 
         self.wait(lambda: bool(fresh()), "embedding of a new camera frame")
-        msg = fresh()[0]
-        return np.asarray(msg.tokens, np.float32).reshape(msg.num_tokens, msg.dim)
+        return embedding_tokens(fresh()[0])
 
     def now_ns(self) -> int:
         return self.node.get_clock().now().nanoseconds
@@ -117,8 +111,12 @@ class DemoClient:
 
 
 def energy(tokens: np.ndarray, goal: np.ndarray) -> float:
-    """V-JEPA 2-AC energy: mean |a - b| of layer-normed token maps (the encoder node already normalised)."""
-    return float(np.abs(tokens - goal).mean())
+    """V-JEPA 2-AC energy of two token maps ``[N, D]``: :func:`vjepa2_core.planning.energy`, the planner's."""
+    import torch
+
+    from vjepa2_core.planning import energy as planning_energy
+
+    return float(planning_energy(torch.from_numpy(tokens)[None], torch.from_numpy(goal))[0])
 
 
 def save_figure(
@@ -164,28 +162,28 @@ def run(opts: argparse.Namespace) -> int:
         runner.start()
         try:
             print("demo: waiting for the simulated Franka and the encoder (loading the model) ...", flush=True)
-            client.call(SetBool, "/franka_sim/reset", SetBool.Request(data=False))  # nominal layout
+            client.call(SetBool, names.SIM_RESET_SERVICE, SetBool.Request(data=False))  # nominal layout
             client.wait(lambda: client.pose is not None and client.image is not None, "robot state and camera")
             client.wait(lambda: bool(client.embeddings), "embedding: is the encoder node active?")
             start_pose = client.pose.copy()
             goal_pose = start_pose + np.array(opts.offset)
 
             request = RenderGoal.Request(gripper=-1.0)
-            request.pose.header.frame_id = "panda_link0"
+            request.pose.header.frame_id = names.BASE_FRAME
             request.pose.pose.position.x, request.pose.pose.position.y, request.pose.pose.position.z = goal_pose
             request.pose.pose.orientation = client.orientation  # same orientation: the demo moves in xyz only
-            goal = client.call(RenderGoal, "/franka_sim/render_goal", request)
+            goal = client.call(RenderGoal, names.SIM_RENDER_GOAL_SERVICE, request)
             if not goal.success:
                 raise RuntimeError(f"demo: the simulator could not render the goal: {goal.message}")
             encoded = client.call(
                 EncodeImage,
-                "/vjepa2_encoder/encode_image",
+                names.ENCODE_IMAGE_SERVICE,
                 EncodeImage.Request(images=[goal.image], normalized=True, tokens=True),
             )
             if not encoded.success:
                 raise RuntimeError(f"demo: the encoder could not embed the goal: {encoded.message}")
             e = encoded.embedding
-            goal_tokens = np.asarray(e.tokens, np.float32).reshape(e.num_tokens, e.dim)
+            goal_tokens = embedding_tokens(e)
             print(f"demo: goal image embedded by {e.model_id}: {e.num_tokens} tokens x {e.dim}", flush=True)
 
             start_image = image_to_rgb(client.image)
@@ -196,7 +194,7 @@ def run(opts: argparse.Namespace) -> int:
                 delta = (goal_pose - client.pose) / (opts.steps - step + 1)
                 result = client.call(
                     ExecuteAction,
-                    "/franka_sim/execute_action",
+                    names.SIM_EXECUTE_ACTION_SERVICE,
                     ExecuteAction.Request(action=[*delta.tolist(), 0.0, 0.0, 0.0, 0.0]),
                 )
                 if not result.settled:

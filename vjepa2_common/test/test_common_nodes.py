@@ -64,3 +64,32 @@ def test_rate_and_latency_statistics() -> None:
     for ms in range(1, 101):
         stats.add(ms / 1000)
     assert abs(stats.percentile(50) - 0.050) <= 0.001 and abs(stats.percentile(95) - 0.095) <= 0.001
+
+
+def test_missing_or_unparsable_params_file_is_one_line_and_exit_2(launcher, tmp_path) -> None:
+    garbage = tmp_path / "garbage.yaml"
+    garbage.write_text("image_publisher: {ros__parameters: [unclosed\n")
+    for path, expected in (
+        (tmp_path / "missing.yaml", "does not exist"),
+        (garbage, "cannot parse parameter file"),
+        (tmp_path, "is not a regular file"),
+    ):
+        proc = launcher.node("vjepa2_common", "image_publisher", params_file=path)
+        assert proc.proc.wait(30) == 2
+        lines = [line for line in proc.output().splitlines() if line.strip()]
+        assert len(lines) == 1 and expected in lines[0] and str(path) in lines[0], proc.output()
+
+
+def test_unknown_parameter_file_keys_are_named_in_one_warning(launcher, ros: RosHarness, tmp_path) -> None:
+    params = tmp_path / "camera.yaml"
+    params.write_text(
+        "/**:\n  ros__parameters:\n    rate_hz: 20.0\n    rate_hzz: 5.0\n"
+        "image_publisher:\n  ros__parameters:\n    pattern: {size: 3}\n"
+        "other_node:\n  ros__parameters:\n    not_for_us: 1\n"
+    )
+    received = ros.collect(Image, "image", qos_from_name("sensor_data"))
+    proc = launcher.node("vjepa2_common", "image_publisher", params_file=params)
+    received.wait_for(1)  # up and publishing despite the unknown keys
+    proc.wait_for_output("unknown parameter", 30.0)
+    (warning,) = [line for line in proc.output().splitlines() if "unknown parameter" in line]
+    assert "rate_hzz, pattern.size" in warning and "not_for_us" not in warning and "rate_hz," not in warning

@@ -117,11 +117,13 @@ class RosHarness:
 
     def call(self, srv_type: Any, name: str, request: Any, timeout: float = 30.0) -> Any:
         """Call a service (waiting for it to appear first) and return the response."""
+        from vjepa2_common.messages import call_service
+
         client = self.node.create_client(srv_type, name)
         try:
             if not client.wait_for_service(timeout_sec=DISCOVERY_TIMEOUT_S):
                 raise TimeoutError(f"service {name} did not appear within {DISCOVERY_TIMEOUT_S} s")
-            return self.wait_future(client.call_async(request), timeout, f"response of {name}")
+            return call_service(self.node, client, request, timeout)
         finally:
             self.node.destroy_client(client)
 

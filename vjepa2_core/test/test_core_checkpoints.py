@@ -1,9 +1,9 @@
 """Checkpoint I/O: official key layouts, our safetensors format, and the clear errors for bad checkpoints.
 
-Official-layout files are written here the way the released ones are laid out (top-level entries, ``module.``
-/
-``backbone.`` prefixes, fused ``qkv``, separate ``mask_tokens.i``, ``extrinsics_encoder`` in the AC predictor,
-``classifiers[0]`` in probe files) from tiny random models; loading them must reproduce the writer's outputs.
+Official-layout files are written here the way the released ones are laid out (top-level entries,
+``module.`` / ``backbone.`` prefixes, fused ``qkv``, separate ``mask_tokens.i``, ``extrinsics_encoder`` in the AC
+predictor, ``classifiers[0]`` in probe files) from tiny random models; loading them must reproduce the writer's
+outputs.
 """
 
 from __future__ import annotations
@@ -188,14 +188,19 @@ def test_wrong_files_give_clear_errors(tmp_path):
         load_encoder(tmp_path / "cfgdir")
 
 
-def test_released_sizes_are_inferred_from_shapes():
-    """ViT-g shapes (meta tensors, no memory) give the 22-head preset; a 384 file name gives vit_giant_384."""
+def test_released_sizes_are_inferred_from_shapes(caplog):
+    """ViT-g shapes (meta tensors, no memory) give the 22-head preset; the crop (256 or 384, not stored) comes
+    from img_size / preset, else 256 with a warning: never from the file name."""
     with torch.device("meta"):
         vitg = VisionEncoder(encoder_preset("vit_giant"), init_weights=False).state_dict()
     cfg = infer_encoder_config(vitg, "vitg.pt")
     assert (cfg.name, cfg.num_heads, cfg.mlp_hidden, cfg.depth) == ("vit_giant", 22, 6144, 40)
-    assert infer_encoder_config(vitg, "vitg-384.pt").name == "vit_giant_384"
-    assert infer_encoder_config(vitg, "vitg-384.pt").img_size == 384
+    caplog.clear()
+    renamed = infer_encoder_config(vitg, "vitg-384.pt")
+    assert (renamed.name, renamed.img_size) == ("vit_giant", 256)
+    assert "does not store the training crop" in caplog.text and "img_size=384" in caplog.text
+    assert infer_encoder_config(vitg, "weights.pt", img_size=384).name == "vit_giant_384"
+    assert infer_encoder_config(vitg, "weights.pt", preset="vit_giant_384").img_size == 384
     with pytest.raises(CheckpointError, match="preset 'vit_large' does not match"):
         infer_encoder_config(vitg, "vitg.pt", preset="vit_large")
     # a model of another size refuses the weights with the shapes named

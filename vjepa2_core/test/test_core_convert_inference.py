@@ -52,7 +52,7 @@ def test_convert_official_ac_file(ac_file, tmp_path, capsys):
 def test_convert_errors_and_inspect(ac_file, tmp_path, capsys):
     path, *_ = ac_file
     assert convert_main([str(path), "--inspect"]) == 1  # width 64 needs --num-heads
-    assert "pass num_heads" in capsys.readouterr().err
+    assert "pass --num-heads N" in capsys.readouterr().err
     assert convert_main([str(path), "--inspect", "--num-heads", "4", "--predictor-heads", "4"]) == 0
     assert (
         convert_main(

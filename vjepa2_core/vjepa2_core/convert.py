@@ -5,9 +5,11 @@
     vjepa2-convert vjepa2-ac-vitg.pt out/ac           # encoder + ac_predictor
     vjepa2-convert ssv2-vitl-16x2x3.pt out/ssv2-probe  # classifier (16 heads unless --classifier-heads)
     vjepa2-convert ~/hf/vjepa2-vitl-fpc64-256 out/vitl
-    vjepa2-convert vitl.pt --inspect                  # print what is inside, write nothing
+    vjepa2-convert vitg-384.pt out/vitg-384 --img-size 384   # the crop is not stored in official files
+    vjepa2-convert vitl.pt --inspect                  # print what is inside and check it, write nothing
 
-Every component is built and loaded strictly before anything is written (same checks as the loaders).
+Every component is built and loaded strictly before anything is written (same checks as the loaders);
+--inspect runs the same checks and exits 1 where a conversion would fail.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, build_from_state_dict, read_all_components, save_pretrained
+from .checkpoint import (
+    CheckpointError,
+    build_from_state_dict,
+    read_all_components,
+    save_pretrained,
+    validate_component,
+)
 
 _DTYPES = {
     "fp32": torch.float32,
@@ -28,6 +36,25 @@ _DTYPES = {
     "fp16": torch.float16,
     "float16": torch.float16,
 }
+
+
+# what to type instead of the Python argument a CheckpointError names (its ``argument``)
+_FLAG_FIXES = {
+    "encoder.num_heads": "pass --num-heads N",
+    "encoder.preset": "pass the right --preset, or none to infer it from the weights",
+    "predictor.num_heads": "pass --predictor-heads N",
+    "ac_predictor.num_heads": "pass --predictor-heads N",
+    "entry": "pass --encoder-entry NAME (or --only to skip the other components)",
+    "sizes": "check the file and the size flags (--preset, --num-heads, --predictor-heads, --classifier-heads, "
+    "--img-size); nothing was written",
+}
+
+
+def _error(e: CheckpointError | ValueError) -> int:
+    fix = _FLAG_FIXES.get(getattr(e, "argument", None) or "")
+    message = f"{e.problem}: {fix}" if fix and isinstance(e, CheckpointError) else str(e)
+    print(f"vjepa2-convert: error: {message}", file=sys.stderr)
+    return 1
 
 
 def _fmt_params(n: int) -> str:
@@ -95,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             classifier_num_heads=args.classifier_heads,
         )
     except (CheckpointError, ValueError) as e:
-        print(f"vjepa2-convert: error: {e}", file=sys.stderr)
-        return 1
+        return _error(e)
     print(f"source: {summary.path}")
     print(f"format: {summary.format}")
     print(f"entries: {summary.entries}")
@@ -106,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             f"  {c.name}: {c.kind} from {c.entry}{preset}, {_fmt_params(c.num_params)} params ({_describe(c.config)})"
         )
     if args.inspect:
+        try:  # the same strict checks as a conversion, on the meta device (no weights are copied)
+            for name, (kind, cfg, sd) in found.items():
+                validate_component(kind, cfg, sd, f"{args.source} [{name}]")
+        except CheckpointError as e:
+            return _error(e)
         return 0
     wanted = list(found) if args.only is None else [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [w for w in wanted if w not in found]
@@ -124,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in wanted
         }
     except CheckpointError as e:
-        print(f"vjepa2-convert: error: {e}", file=sys.stderr)
-        return 1
+        return _error(e)
     out = save_pretrained(models, args.output, metadata={"source": str(args.source), "source_format": summary.format})
     total = sum(c.num_params for c in summary.components if c.name in wanted)
     print(f"wrote {', '.join(wanted)} ({_fmt_params(total)} params, {args.dtype}) to {out}")

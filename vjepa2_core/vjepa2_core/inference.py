@@ -123,7 +123,11 @@ class FrameEncoder:
     def encode_frames(self, frames: Frames) -> Tensor:
         """Every frame on its own, duplicated into one 2-frame tubelet (the V-JEPA 2-AC convention), batched
         over frames -> ``[T, Npf, D]``."""
-        video = self.preprocess(frames)  # [C, T, H, W]
+        return self.encode_preprocessed_frames(self.preprocess(frames))
+
+    def encode_preprocessed_frames(self, video: Tensor) -> Tensor:
+        """:meth:`encode_frames` of already preprocessed frames ``[C, T, H, W]`` (e.g. from a training data
+        loader) -> ``[T, Npf, D]``."""
         per_frame = video.permute(1, 0, 2, 3).unsqueeze(2)  # [T, C, 1, H, W]
         per_frame = per_frame.expand(-1, -1, self.encoder.cfg.tubelet_size, -1, -1)
         step = self.max_batch or per_frame.shape[0]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from vjepa2_core.conventions import euler_xyz_to_matrix, integrate_state, matrix_to_euler_xyz  # noqa: F401
 from vjepa2_core.inference import layer_norm_tokens
 
 #: ``step(frame_tokens [B, T*N, D], actions [B, T, 7], states [B, T, 7]) -> next frame tokens [B, N, D]``
@@ -83,41 +84,6 @@ def energy(predicted: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
     """Mean |LN(predicted) − LN(goal)| over tokens and channels: [B, N, D] vs [N, D] or [B, N, D] -> [B]."""
     diff = layer_norm_tokens(predicted.float()) - layer_norm_tokens(goal.float())
     return diff.abs().mean(dim=(-2, -1))
-
-
-def euler_xyz_to_matrix(angles: torch.Tensor) -> torch.Tensor:
-    """Extrinsic XYZ Euler angles [..., 3] (scipy ``'xyz'``) to rotation matrices [..., 3, 3]: R = Rz·Ry·Rx."""
-    cx, cy, cz = torch.cos(angles).unbind(-1)
-    sx, sy, sz = torch.sin(angles).unbind(-1)
-    rows = [
-        cy * cz,
-        sx * sy * cz - cx * sz,
-        cx * sy * cz + sx * sz,
-        cy * sz,
-        sx * sy * sz + cx * cz,
-        cx * sy * sz - sx * cz,
-        -sy,
-        sx * cy,
-        cx * cy,
-    ]
-    return torch.stack(rows, dim=-1).reshape(*angles.shape[:-1], 3, 3)
-
-
-def matrix_to_euler_xyz(matrix: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`euler_xyz_to_matrix` (angles in (-π, π], pitch in [-π/2, π/2])."""
-    sy = (-matrix[..., 2, 0]).clamp(-1.0, 1.0)
-    pitch = torch.asin(sy)
-    roll = torch.atan2(matrix[..., 2, 1], matrix[..., 2, 2])
-    yaw = torch.atan2(matrix[..., 1, 0], matrix[..., 0, 0])
-    return torch.stack([roll, pitch, yaw], dim=-1)
-
-
-def integrate_state(state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-    """Apply a V-JEPA 2-AC action to a 7-D state: xyz += Δxyz; R <- R(Δrot)·R; gripper = clip(g + Δg, 0, 1)."""
-    xyz = state[..., :3] + action[..., :3]
-    rot = euler_xyz_to_matrix(action[..., 3:6]) @ euler_xyz_to_matrix(state[..., 3:6])
-    gripper = (state[..., 6:7] + action[..., 6:7]).clamp(0.0, 1.0)
-    return torch.cat([xyz, matrix_to_euler_xyz(rot), gripper], dim=-1)
 
 
 def rollout_energy(

@@ -1,15 +1,12 @@
 """Pure-torch video preprocessing (no torchvision): the two pipelines the released weights expect.
 
-* :class:`VideoTransform` - HF ``VJEPA2VideoProcessor`` semantics (= the official eval transform): resize the
-  short side to ``int(crop * 256 / 224)`` with antialiased bilinear interpolation **on uint8** (rounded back
-  to
-  uint8, as torchvision does for uint8 tensors), centre crop ``crop x crop`` (offsets ``int((size - crop) /
-  2)``),
-  then ``(x - 255 * mean) / (255 * std)`` in float32 with ImageNet mean/std.
+* :class:`VideoTransform` - HF ``VJEPA2VideoProcessor`` semantics (= the official eval transform): resize the short
+  side to ``int(crop * 256 / 224)`` with antialiased bilinear interpolation **on uint8** (rounded back to uint8, as
+  torchvision does for uint8 tensors), centre crop ``crop x crop`` (offsets ``int((size - crop) / 2)``), then
+  ``(x - 255 * mean) / (255 * std)`` in float32 with ImageNet mean/std.
 * :class:`ACFrameTransform` - the V-JEPA 2-AC / DROID training pipeline: centre crop to the aspect range
-  ``[min_aspect, aspect]`` (wide frames: full height, width ``round(1.35 * H)``), bilinear resize (no
-  antialias,
-  in float, as trained) to ``size x size`` - squashing the aspect - then the same normalisation.
+  ``[min_aspect, aspect]`` (wide frames: full height, width ``round(1.35 * H)``), bilinear resize (no antialias, in
+  float, as trained) to ``size x size`` - squashing the aspect - then the same normalisation.
 
 Both take uint8 RGB frames: one ``H x W x 3`` numpy array, a list of them, a ``T x H x W x 3`` array, or torch
 uint8 tensors (``[H, W, 3]``, ``[T, H, W, 3]``, ``[3, H, W]`` or ``[T, 3, H, W]``), and return float32
@@ -94,10 +91,11 @@ def short_side_size(height: int, width: int, short: int) -> tuple[int, int]:
     return int(short * height / width), short
 
 
-class _Normalize:
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        # same float32 constants as HF's fused rescale+normalise and the official transforms: mean*255,
-        # std*255
+class Normalize:
+    """ImageNet-style normalisation of frames in 0..255 (the one used by every pipeline, training included)."""
+
+    def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
+        # same float32 constants as HF's fused rescale+normalise and the official transforms: mean*255, std*255
         self.mean = torch.tensor(mean, dtype=torch.float32) * 255.0
         self.std = torch.tensor(std, dtype=torch.float32) * 255.0
 
@@ -123,7 +121,7 @@ class VideoTransform:
         self.resize_size = int(resize_size) if resize_size is not None else int(crop_size * 256 / 224)
         if self.resize_size < self.crop_size:
             raise ValueError(f"resize_size {self.resize_size} must be >= crop_size {self.crop_size}")
-        self._normalize = _Normalize(mean, std)
+        self._normalize = Normalize(mean, std)
 
     def resize_and_crop(self, frames: Frames) -> Tensor:
         """The uint8 ``[T, 3, crop, crop]`` frames before normalisation."""
@@ -146,8 +144,7 @@ class VideoTransform:
 def aspect_crop_box(height: int, width: int, min_aspect: float, max_aspect: float) -> tuple[int, int, int, int]:
     """(top, left, h, w) of the centre crop that brings width/height into ``[min_aspect, max_aspect]``.
 
-    This is the deterministic fallback of the DROID trainer's random-resized-crop (which always falls back, as
-    its
+    This is the deterministic fallback of the DROID trainer's random-resized-crop (which always falls back, as its
     scale exceeds 1): wider frames keep full height, taller ones full width.
     """
     ratio = width / height
@@ -178,7 +175,7 @@ class ACFrameTransform:
         self.aspect = float(aspect)
         self.min_aspect = float(min_aspect)
         self.antialias = antialias
-        self._normalize = _Normalize(mean, std)
+        self._normalize = Normalize(mean, std)
 
     def __call__(self, frames: Frames) -> Tensor:
         """uint8 RGB frames -> float32 ``[3, T, size, size]``."""
@@ -199,6 +196,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ACFrameTransform",
+    "Normalize",
     "VideoTransform",
     "aspect_crop_box",
     "frames_to_tensor",

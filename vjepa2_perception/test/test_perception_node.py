@@ -24,6 +24,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from vjepa2_common.image import compressed_to_rgb, image_to_rgb, rgb_to_image
+from vjepa2_common.lifecycle_client import LifecycleClient, TransitionFailed
 from vjepa2_common.qos import qos_from_name
 from vjepa2_common.testing import RosHarness, executable_path, wait_until
 from vjepa2_common.tools.image_publisher import test_pattern as pattern
@@ -32,7 +33,6 @@ from vjepa2_core.inference import FrameEncoder, layer_norm_tokens
 from vjepa2_core.models import AttentiveClassifier, ClassifierConfig, EncoderConfig, VisionEncoder
 from vjepa2_msgs.msg import Classification, Embedding
 from vjepa2_msgs.srv import EncodeImage
-from vjepa2_perception.lifecycle_client import LifecycleClient, TransitionFailed
 
 NODE = "/vjepa2_encoder"
 STATUS = "vjepa2_encoder: encoder"
@@ -210,6 +210,24 @@ def test_encode_service_equals_vjepa2_core_while_streaming(ros: RosHarness, laun
     assert not response.success and "images[0]: image step 5 is shorter than one row" in response.message
     response = ros.call(EncodeImage, f"{NODE}/encode_image", EncodeImage.Request(images=clip[:3], tokens=True))
     assert not response.success and "multiple of 2 frames" in response.message
+
+
+def test_encode_service_survives_a_model_error(ros: RosHarness, launcher, checkpoints) -> None:
+    """A 1x10^7 mono8 image in video preprocessing makes torch refuse a ~160 GB allocation (RuntimeError):
+    ~/encode_image answers success=false with the reason and the node keeps serving."""
+    proc = launcher.node("vjepa2_perception", "encoder_node", params=node_params(checkpoints, preprocessing="video"))
+    lifecycle = LifecycleClient(ros.node, NODE, timeout=FIRST_OUTPUT_TIMEOUT_S)
+    wait_until(lambda: lifecycle.state() == "active", FIRST_OUTPUT_TIMEOUT_S, "the encoder to autostart")
+    huge = Image(height=1, width=10_000_000, encoding="mono8", step=10_000_000)
+    huge.data = bytes(10_000_000)
+    response = ros.call(
+        EncodeImage, f"{NODE}/encode_image", EncodeImage.Request(images=[huge], tokens=True), timeout=120.0
+    )
+    assert not response.success and "encoding failed" in response.message, response.message
+    assert proc.alive()
+    good = EncodeImage.Request(images=[rgb_to_image(pattern(1, 64, 64))], tokens=True)
+    assert ros.call(EncodeImage, f"{NODE}/encode_image", good).success
+    assert proc.alive()
 
 
 def test_clip_mode_samples_the_camera_and_classifies(ros: RosHarness, launcher, checkpoints, reference) -> None:
@@ -404,7 +422,7 @@ def test_lifecycle_bad_checkpoint_then_good_then_deactivate_frees_the_model(
     assert lifecycle.change("deactivate") == "inactive"
     assert lifecycle.change("cleanup") == "unconfigured"
 
-    cli = launcher.start([executable_path("vjepa2_perception", "vjepa2-lifecycle"), NODE, "up", "get"], label="cli")
+    cli = launcher.start([executable_path("vjepa2_common", "vjepa2-lifecycle"), NODE, "up", "get"], label="cli")
     assert cli.proc.wait(FIRST_OUTPUT_TIMEOUT_S) == 0, cli.output()
     assert cli.output().splitlines()[-2:] == [f"{NODE}: active", f"{NODE}: active"]
     assert node.alive()

@@ -13,31 +13,26 @@ cleanup frees everything.
 
 from __future__ import annotations
 
-import array
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from builtin_interfaces.msg import Time
-from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
-from rclpy.lifecycle import LifecycleNode, LifecycleNodeMixin, LifecycleState, TransitionCallbackReturn
-from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from vjepa2_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher, LatencyStats, RateMeter
+from vjepa2_common.diagnostics import ERROR, OK, WARN, LatencyStats, RateMeter
 from vjepa2_common.image import ImageConversionError, compressed_to_rgb, image_to_rgb
+from vjepa2_common.lifecycle import ManagedNode
+from vjepa2_common.messages import embedding_msg, float32_array, stamp_to_ns
 from vjepa2_common.node import run_node
-from vjepa2_common.params import declare
+from vjepa2_common.params import declare_parameters, namespace, param, read_parameters
 from vjepa2_common.qos import QOS_CHOICES, qos_from_name
+from vjepa2_core.devices import CANONICAL_DTYPES
 from vjepa2_msgs.msg import Classification, Embedding
 from vjepa2_msgs.srv import EncodeImage
 
@@ -48,69 +43,132 @@ MODES = ("per_frame", "clip")
 INPUTS = ("raw", "compressed", "both")
 RAW_TOPIC = "image"
 COMPRESSED_TOPIC = "image/compressed"
-#: parameters read on configure (changing them needs cleanup + configure); the output.* and probe.top_k ones
-#: take effect immediately
-CONFIGURE_PARAMETERS = (
-    "mode",
-    "input",
-    "qos",
-    "qos_depth",
-    "queue_size",
-    "clip.num_frames",
-    "clip.fps",
-    "clip.stride",
-    "model.checkpoint",
-    "model.preset",
-    "model.device",
-    "model.dtype",
-    "model.torch_threads",
-    "preprocessing",
-    "crop_size",
-    "probe.checkpoint",
-    "probe.labels",
-    "probe.num_heads",
-    "warmup",
-    "release_on_deactivate",
-)
-DTYPE_CHOICES = ("float32", "bfloat16", "float16")
+DTYPE_CHOICES = CANONICAL_DTYPES
 PREPROCESSING_CHOICES = ("auto", "ac", "video")
-#: string parameters with a closed set of values
-CHOICES = {
-    "mode": MODES,
-    "input": INPUTS,
-    "qos": QOS_CHOICES,
-    "model.dtype": DTYPE_CHOICES,
-    "preprocessing": PREPROCESSING_CHOICES,
-}
-_TRANSITION_NAMES = {
-    value: name.removeprefix("TRANSITION_").lower()
-    for name, value in vars(Transition).items()
-    if name.startswith("TRANSITION_") and isinstance(value, int)
-}
+
+
+@dataclass
+class ClipParams:
+    num_frames: int = param(
+        16, "clip: frames per clip (a multiple of the tubelet size, 2)", min=2, max=256, configure=True
+    )
+    fps: float = param(
+        4.0, "clip: sampling rate of clip frames by header stamp [Hz]", min=0.1, max=240.0, configure=True
+    )
+    stride: int = param(1, "clip: new sampled frames between successive clips", min=1, max=256, configure=True)
+
+
+@dataclass
+class ModelParams:
+    checkpoint: str = param(
+        "",
+        "Encoder weights: official .pt, HF model directory or vjepa2_core checkpoint (format detected); 'random' = "
+        "random weights of model.preset (demos only)",
+        configure=True,
+    )
+    preset: str = param(
+        "",
+        "Encoder size for official .pt files (vit_large, vit_huge, vit_giant, vit_giant_384); empty = infer from the "
+        "weights",
+        configure=True,
+    )
+    device: str = param("cpu", "Torch device: cpu, cuda or cuda:N", configure=True)
+    dtype: str = param(
+        "float32",
+        "Weights and compute dtype (bfloat16 is fast on CPUs with AMX and on GPUs)",
+        choices=DTYPE_CHOICES,
+        configure=True,
+    )
+    torch_threads: int = param(0, "torch intra-op threads; 0 = torch's default", min=0, max=256, configure=True)
+
+
+@dataclass
+class OutputParams:
+    tokens: bool = param(True, "Publish the full token map [num_tokens, dim]")
+    pooled: bool = param(True, "Publish the mean over tokens [dim]")
+    normalize: bool = param(
+        False, "Affine-free LayerNorm over dim before publishing (what V-JEPA 2-AC and the planner use)"
+    )
+
+
+@dataclass
+class ProbeParams:
+    checkpoint: str = param(
+        "", "Attentive-probe classifier weights (official, HF or ours); empty = no classification", configure=True
+    )
+    labels: str = param("", "Label file: one label per line, or JSON (list, id->name or name->id)", configure=True)
+    top_k: int = param(5, "Classes per Classification message", min=1, max=1000)
+    num_heads: int = param(
+        0, "Heads of an official probe file; 0 = 16 (the released probes)", min=0, max=64, configure=True
+    )
+
+
+@dataclass
+class EncoderParams:
+    """Parameters of ``encoder_node`` (``autostart`` and ``diagnostics_period_s`` come from ManagedNode)."""
+
+    mode: str = param(
+        "per_frame",
+        "per_frame: every frame is one 2-frame tubelet (V-JEPA 2-AC); clip: clip.num_frames frames sampled at "
+        "clip.fps (video understanding)",
+        choices=MODES,
+        configure=True,
+    )
+    input: str = param(
+        "raw",
+        "Subscribe to 'image' (sensor_msgs/Image), 'image/compressed' (sensor_msgs/CompressedImage, jpeg/png) or both",
+        choices=INPUTS,
+        configure=True,
+    )
+    qos: str = param(
+        "sensor_data",
+        "QoS of the image subscriptions (sensor_data = best effort; use reliable for reliable-only publishers, e.g. "
+        "some bag players)",
+        choices=QOS_CHOICES,
+        configure=True,
+    )
+    qos_depth: int = param(1, "History depth of the image subscriptions", min=1, max=100, configure=True)
+    queue_size: int = param(
+        1,
+        "per_frame: frames kept for the encoder (oldest dropped first); all held frames are encoded as one batch",
+        min=1,
+        max=64,
+        configure=True,
+    )
+    clip: ClipParams = namespace(ClipParams)
+    model: ModelParams = namespace(ModelParams)
+    preprocessing: str = param(
+        "auto",
+        "ac: DROID/V-JEPA 2-AC aspect crop + squash resize; video: short-side resize + centre crop (eval); auto: ac "
+        "in per_frame, video in clip mode",
+        choices=PREPROCESSING_CHOICES,
+        configure=True,
+    )
+    crop_size: int = param(256, "Encoder input size in pixels (a multiple of 16)", min=16, max=1024, configure=True)
+    output: OutputParams = namespace(OutputParams)
+    probe: ProbeParams = namespace(ProbeParams)
+    warmup: bool = param(True, "Run one dummy encode on activate (first calls are slow)", configure=True)
+    release_on_deactivate: bool = param(
+        True,
+        "Free the model on deactivate (activate reloads it); false keeps it for a fast re-activate and for "
+        "~/encode_image while inactive",
+        configure=True,
+    )
+
+
 _WARN_THROTTLE_S = 5.0
 _NO_INPUT_WARN_S = 5.0
 
 
-def stamp_ns(stamp: Time) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
-
-
-def float32_array(values: np.ndarray) -> array.array:
-    """A float32 ``array.array`` (what rclpy stores without a per-element Python check) from a numpy array."""
-    out = array.array("f")
-    out.frombytes(np.ascontiguousarray(values, dtype=np.float32).tobytes())
-    return out
-
-
-class EncoderNode(LifecycleNode):
+class EncoderNode(ManagedNode):
     """Lifecycle node ``vjepa2_encoder``; see the package README for topics, services and parameters."""
 
     def __init__(self, **kwargs: Any) -> None:
-        # LifecycleNode.__init__, but with the lifecycle services in their own callback group: a long model load
-        # in on_configure then leaves the default group (diagnostics timer, parameter services) running.
-        Node.__init__(self, NODE_NAME, **kwargs)
-        LifecycleNodeMixin.__init__(self, callback_group=MutuallyExclusiveCallbackGroup())
-        self._declare_parameters()
+        # ManagedNode: the lifecycle services run in their own callback group, so a long model load in
+        # configure leaves the default group (diagnostics timer, parameter services) running.
+        super().__init__(NODE_NAME, **kwargs)
+        self._settings = declare_parameters(self, EncoderParams, frozen_state=self.configured_state)
+        self._preprocessing = ""  # the resolved preprocessing of the configured model (ac or video)
         self._input_group = MutuallyExclusiveCallbackGroup()
         self._service_group = MutuallyExclusiveCallbackGroup()
 
@@ -122,7 +180,6 @@ class EncoderNode(LifecycleNode):
         self._subscriptions_active: list[Any] = []
         self._embedding_pub: Any = None
         self._classification_pub: Any = None
-        self._settings: dict[str, Any] = {}
 
         self._input_rate = RateMeter()
         self._output_rate = RateMeter()
@@ -133,259 +190,55 @@ class EncoderNode(LifecycleNode):
         self._last_rejection = ""
         self._last_rejection_s: float | None = None
         self._last_error = ""
-        self._transition_error = ""
         self._stats_lock = threading.Lock()
 
-        self._guard_change_state_service()
         self.create_service(EncodeImage, "~/encode_image", self._on_encode_image, callback_group=self._service_group)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._diagnostics = DiagnosticsPublisher(
-            self, hardware_id=NODE_NAME, period_s=self.get_parameter("diagnostics_period_s").value
-        )
-        self._diagnostics.add("encoder", self._status)
-        if self.get_parameter("autostart").value:
-            self._autostart_timer = self.create_timer(0.0, self._autostart)
+        self.diagnostics.add("encoder", self._status)
 
     # ------------------------------------------------------------------------------------------ parameters
-    def _declare_parameters(self) -> None:
-        declare(
-            self,
-            "mode",
-            "per_frame",
-            "per_frame: every frame is one 2-frame tubelet (V-JEPA 2-AC); clip: "
-            "clip.num_frames frames sampled at clip.fps (video understanding)",
-            choices=MODES,
-        )
-        declare(
-            self,
-            "input",
-            "raw",
-            "Subscribe to 'image' (sensor_msgs/Image), 'image/compressed' "
-            "(sensor_msgs/CompressedImage, jpeg/png) or both",
-            choices=INPUTS,
-        )
-        declare(
-            self,
-            "qos",
-            "sensor_data",
-            "QoS of the image subscriptions (sensor_data = best effort; use "
-            "reliable for reliable-only publishers, e.g. some bag players)",
-            choices=QOS_CHOICES,
-        )
-        declare(self, "qos_depth", 1, "History depth of the image subscriptions", min_value=1, max_value=100)
-        declare(
-            self,
-            "queue_size",
-            1,
-            "per_frame: frames kept for the encoder (oldest dropped first); all held frames are encoded as one batch",
-            min_value=1,
-            max_value=64,
-        )
-        declare(
-            self,
-            "clip.num_frames",
-            16,
-            "clip: frames per clip (a multiple of the tubelet size, 2)",
-            min_value=2,
-            max_value=256,
-        )
-        declare(
-            self,
-            "clip.fps",
-            4.0,
-            "clip: sampling rate of clip frames by header stamp [Hz]",
-            min_value=0.1,
-            max_value=240.0,
-        )
-        declare(self, "clip.stride", 1, "clip: new sampled frames between successive clips", min_value=1, max_value=256)
-        declare(
-            self,
-            "model.checkpoint",
-            "",
-            "Encoder weights: official .pt, HF model directory or vjepa2_core "
-            "checkpoint (format detected); 'random' = random weights of model.preset (demos only)",
-        )
-        declare(
-            self,
-            "model.preset",
-            "",
-            "Encoder size for official .pt files (vit_large, vit_huge, vit_giant, "
-            "vit_giant_384); empty = infer from the weights",
-        )
-        declare(self, "model.device", "cpu", "Torch device: cpu, cuda or cuda:N")
-        declare(
-            self,
-            "model.dtype",
-            "float32",
-            "Weights and compute dtype (bfloat16 is fast on CPUs with AMX and on GPUs)",
-            choices=DTYPE_CHOICES,
-        )
-        declare(
-            self, "model.torch_threads", 0, "torch intra-op threads; 0 = torch's default", min_value=0, max_value=256
-        )
-        declare(
-            self,
-            "preprocessing",
-            "auto",
-            "ac: DROID/V-JEPA 2-AC aspect crop + squash resize; video: "
-            "short-side resize + centre crop (eval); auto: ac in per_frame, video in clip mode",
-            choices=PREPROCESSING_CHOICES,
-        )
-        declare(self, "crop_size", 256, "Encoder input size in pixels (a multiple of 16)", min_value=16, max_value=1024)
-        declare(self, "output.tokens", True, "Publish the full token map [num_tokens, dim]")
-        declare(self, "output.pooled", True, "Publish the mean over tokens [dim]")
-        declare(
-            self,
-            "output.normalize",
-            False,
-            "Affine-free LayerNorm over dim before publishing (what V-JEPA 2-AC and the planner use)",
-        )
-        declare(
-            self,
-            "probe.checkpoint",
-            "",
-            "Attentive-probe classifier weights (official, HF or ours); empty = no classification",
-        )
-        declare(self, "probe.labels", "", "Label file: one label per line, or JSON (list, id->name or name->id)")
-        declare(self, "probe.top_k", 5, "Classes per Classification message", min_value=1, max_value=1000)
-        declare(
-            self,
-            "probe.num_heads",
-            0,
-            "Heads of an official probe file; 0 = 16 (the released probes)",
-            min_value=0,
-            max_value=64,
-        )
-        declare(self, "warmup", True, "Run one dummy encode on activate (first calls are slow)")
-        declare(
-            self,
-            "release_on_deactivate",
-            True,
-            "Free the model on deactivate (activate reloads it); false "
-            "keeps it for a fast re-activate and for ~/encode_image while inactive",
-        )
-        declare(
-            self, "autostart", False, "Configure and activate at start-up (no lifecycle manager needed)", read_only=True
-        )
-        declare(
-            self,
-            "diagnostics_period_s",
-            1.0,
-            "Period of the /diagnostics status [s]",
-            min_value=0.05,
-            max_value=60.0,
-            read_only=True,
-        )
-
-    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        for param in params:  # rclpy checks ranges; the string choices are checked here
-            choices = CHOICES.get(param.name)
-            if choices is not None and param.value not in choices:
-                return SetParametersResult(
-                    successful=False,
-                    reason=(f"{param.name} must be one of: {', '.join(choices)} (got {param.value!r})"),
-                )
-        state = self._state_label()
-        if state == "unconfigured":
-            return SetParametersResult(successful=True)
-        frozen = [p.name for p in params if p.name in CONFIGURE_PARAMETERS]
-        if frozen:
-            return SetParametersResult(
-                successful=False,
-                reason=(
-                    f"{', '.join(frozen)} {'is' if len(frozen) == 1 else 'are'} read on configure and the node is "
-                    f"{state}: deactivate and clean it up, set the parameter, configure again"
-                ),
-            )
-        return SetParametersResult(successful=True)
-
-    def _read_settings(self) -> dict[str, Any]:
-        get = self.get_parameter
-        mode = get("mode").value
-        preprocessing = get("preprocessing").value
-        if preprocessing == "auto":
-            preprocessing = "ac" if mode == "per_frame" else "video"
-        settings = {name: get(name).value for name in CONFIGURE_PARAMETERS}
-        settings["preprocessing"] = preprocessing
-        if mode == "clip" and settings["clip.num_frames"] % 2:
-            raise ValueError(f"clip.num_frames is {settings['clip.num_frames']}; it must be even (2-frame tubelets)")
-        if settings["crop_size"] % 16:
-            raise ValueError(f"crop_size is {settings['crop_size']}; it must be a multiple of 16 (the patch size)")
+    def _read_settings(self) -> EncoderParams:
+        settings = read_parameters(self, EncoderParams)
+        if settings.mode == "clip" and settings.clip.num_frames % 2:
+            raise ValueError(f"clip.num_frames is {settings.clip.num_frames}; it must be even (2-frame tubelets)")
+        if settings.crop_size % 16:
+            raise ValueError(f"crop_size is {settings.crop_size}; it must be a multiple of 16 (the patch size)")
         return settings
 
     # ------------------------------------------------------------------------------------------ lifecycle
-    def _guard_change_state_service(self) -> None:
-        """Answer an impossible transition (e.g. activate while unconfigured) with success=False.
-
-        rclpy's own ``change_state`` handler lets the RCLError escape into the executor, which ends the
-        process; one wrong request from a client must not take the node down.
-        """
-        service = self._service_change_state
-        handle = service.callback
-
-        def guarded(request: ChangeState.Request, response: ChangeState.Response) -> ChangeState.Response:
-            try:
-                return handle(request, response)
-            except _rclpy.RCLError as exc:
-                transition = request.transition.label or _TRANSITION_NAMES.get(request.transition.id, "?")
-                self.get_logger().warning(
-                    f"refused transition '{transition}' (id {request.transition.id}) in state "
-                    f"'{self._state_label()}': {str(exc).split(',')[0]}"
-                )
-                response.success = False
-                return response
-
-        service.callback = guarded
-
-    def _state_label(self) -> str:
-        return self._state_machine.current_state[1]
-
-    def _autostart(self) -> None:
-        self._autostart_timer.cancel()
-        self.destroy_timer(self._autostart_timer)
-        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-            self.trigger_activate()
-
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        try:
-            self._settings = self._read_settings()
-            self._load_model()
-        except Exception as exc:  # any failure fails the transition, not the node
-            return self._fail("configure", exc)
-        settings = self._settings
+    def do_configure(self) -> None:
+        settings = self._settings = self._read_settings()
+        self._preprocessing = settings.preprocessing
+        if self._preprocessing == "auto":
+            self._preprocessing = "ac" if settings.mode == "per_frame" else "video"
+        self._load_model()
         self._embedding_pub = self.create_lifecycle_publisher(Embedding, "embedding", self._output_qos())
-        if settings["probe.checkpoint"]:
+        if settings.probe.checkpoint:
             self._classification_pub = self.create_lifecycle_publisher(
                 Classification, "classification", self._output_qos()
             )
-        if settings["mode"] == "per_frame":
-            self._buffer = LatestFrames(settings["queue_size"])
+        if settings.mode == "per_frame":
+            self._buffer = LatestFrames(settings.queue_size)
         else:
-            self._buffer = ClipWindow(settings["clip.num_frames"], settings["clip.fps"], settings["clip.stride"])
-        self._transition_error = ""
+            self._buffer = ClipWindow(settings.clip.num_frames, settings.clip.fps, settings.clip.stride)
         self.get_logger().info(
-            f"configured: {self._model.model_id} on {settings['model.device']} "
-            f"({settings['model.dtype']}), mode {settings['mode']}, preprocessing "
-            f"{settings['preprocessing']} {settings['crop_size']}px"
+            f"configured: {self._model.model_id} on {settings.model.device} ({settings.model.dtype}), mode "
+            f"{settings.mode}, preprocessing {self._preprocessing} {settings.crop_size}px"
         )
-        return TransitionCallbackReturn.SUCCESS
 
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        try:
-            if self._model is None:
-                self._load_model()
-            if self._settings["warmup"]:
-                self._warm_up()
-        except Exception as exc:
-            return self._fail("activate", exc)
+    def do_activate(self) -> None:
+        settings = self._settings
+        if self._model is None:
+            self._load_model()
+        if settings.warmup:
+            self._warm_up()
         self._buffer.reopen()
         self._buffer.clear()
-        qos = qos_from_name(self._settings["qos"], self._settings["qos_depth"])
-        if self._settings["input"] in ("raw", "both"):
+        qos = qos_from_name(settings.qos, settings.qos_depth)
+        if settings.input in ("raw", "both"):
             self._subscriptions_active.append(
                 self.create_subscription(Image, RAW_TOPIC, self._on_image, qos, callback_group=self._input_group)
             )
-        if self._settings["input"] in ("compressed", "both"):
+        if settings.input in ("compressed", "both"):
             self._subscriptions_active.append(
                 self.create_subscription(
                     CompressedImage, COMPRESSED_TOPIC, self._on_compressed, qos, callback_group=self._input_group
@@ -394,48 +247,23 @@ class EncoderNode(LifecycleNode):
         self._stop.clear()
         self._worker = threading.Thread(target=self._work, name="vjepa2_encoder_worker", daemon=True)
         self._worker.start()
-        self._transition_error = ""
         topics = ", ".join(s.topic_name for s in self._subscriptions_active)
-        self.get_logger().info(f"active: encoding {topics} ({self._settings['qos']} QoS)")
-        return super().on_activate(state)
+        self.get_logger().info(f"active: encoding {topics} ({settings.qos} QoS)")
 
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def do_deactivate(self) -> None:
         self._stop_streaming()
-        if self._settings.get("release_on_deactivate", True):
+        if self._settings.release_on_deactivate:
             self._release_model()
         self.get_logger().info("inactive" + (" (model released)" if self._model is None else ""))
-        return super().on_deactivate(state)
 
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def do_cleanup(self) -> None:
         self._teardown()
         self.get_logger().info("unconfigured")
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._teardown()
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._teardown()
-        return TransitionCallbackReturn.SUCCESS
 
     def destroy_node(self) -> None:
         self._stop_streaming()
         self._release_model()
         super().destroy_node()
-
-    def _fail(self, transition: str, exc: Exception) -> TransitionCallbackReturn:
-        self._transition_error = f"{transition} failed: {exc}"
-        self.get_logger().error(
-            f"{self._transition_error} (the node stays {self._state_before(transition)}; fix it and {transition} again)"
-        )
-        if transition == "configure":
-            self._release_model()
-        return TransitionCallbackReturn.FAILURE
-
-    @staticmethod
-    def _state_before(transition: str) -> str:
-        return {"configure": "unconfigured", "activate": "inactive"}.get(transition, "where it was")
 
     def _teardown(self) -> None:
         self._stop_streaming()
@@ -455,26 +283,26 @@ class EncoderNode(LifecycleNode):
         from .model import ModelSpec, PerceptionModel
 
         s = self._settings
-        if s["model.torch_threads"]:
+        if s.model.torch_threads:
             import torch
 
-            torch.set_num_threads(s["model.torch_threads"])
+            torch.set_num_threads(s.model.torch_threads)
         spec = ModelSpec(
-            checkpoint=s["model.checkpoint"],
-            preset=s["model.preset"],
-            device=s["model.device"],
-            dtype=s["model.dtype"],
-            preprocessing=s["preprocessing"],
-            crop_size=s["crop_size"],
-            probe_checkpoint=s["probe.checkpoint"],
-            probe_labels=s["probe.labels"],
-            probe_num_heads=s["probe.num_heads"],
+            checkpoint=s.model.checkpoint,
+            preset=s.model.preset,
+            device=s.model.device,
+            dtype=s.model.dtype,
+            preprocessing=self._preprocessing,
+            crop_size=s.crop_size,
+            probe_checkpoint=s.probe.checkpoint,
+            probe_labels=s.probe.labels,
+            probe_num_heads=s.probe.num_heads,
         )
         started = time.monotonic()
         model = PerceptionModel(spec)
         with self._model_lock:
             self._model = model
-        if s["model.checkpoint"] == "random":
+        if s.model.checkpoint == "random":
             self.get_logger().warning("model.checkpoint is 'random': the embeddings come from untrained weights")
         self.get_logger().info(f"loaded {model.model_id} in {time.monotonic() - started:.1f} s")
 
@@ -485,12 +313,12 @@ class EncoderNode(LifecycleNode):
             model.release()
 
     def _warm_up(self) -> None:
-        size = self._settings["crop_size"]
-        frames = [np.zeros((size, size, 3), np.uint8)] * (
-            self._settings["clip.num_frames"] if self._settings["mode"] == "clip" else 1
+        settings = self._settings
+        frames = [np.zeros((settings.crop_size, settings.crop_size, 3), np.uint8)] * (
+            settings.clip.num_frames if settings.mode == "clip" else 1
         )
         with self._model_lock:
-            if self._settings["mode"] == "clip":
+            if settings.mode == "clip":
                 self._model.encode_clip(frames)
             else:
                 self._model.encode_frames(frames)
@@ -510,7 +338,7 @@ class EncoderNode(LifecycleNode):
         buffer = self._buffer
         if buffer is None:
             return
-        stamp = stamp_ns(header.stamp) or self.get_clock().now().nanoseconds
+        stamp = stamp_to_ns(header.stamp) or self.get_clock().now().nanoseconds
         if not buffer.offer(stamp):
             return
         try:
@@ -542,7 +370,7 @@ class EncoderNode(LifecycleNode):
 
     def _work(self) -> None:
         buffer = self._buffer
-        clip_mode = self._settings["mode"] == "clip"
+        clip_mode = self._settings.mode == "clip"
         while not self._stop.is_set():
             frames = buffer.take(timeout=0.5)
             if not frames:
@@ -627,7 +455,7 @@ class EncoderNode(LifecycleNode):
             model = self._model
             if model is None:
                 response.message = (
-                    f"no model loaded (the node is {self._state_label()}); configure it (and "
+                    f"no model loaded (the node is {self.state_label}); configure it (and "
                     "activate it, if release_on_deactivate is true) first"
                 )
                 return response
@@ -636,21 +464,33 @@ class EncoderNode(LifecycleNode):
             except ValueError as exc:
                 response.message = str(exc)
                 return response
-        response.embedding = make_embedding(
-            model,
-            tokens,
-            [image.header for image in request.images],
-            tokens_out=request.tokens,
-            pooled_out=request.pooled,
-            normalize=request.normalized,
-        )
+            except Exception as exc:  # e.g. a RuntimeError for a huge allocation: answer, never end the node
+                reason = " ".join(str(exc).split())[:300]
+                with self._stats_lock:
+                    self._counts["errors"] += 1
+                    self._last_error = f"{type(exc).__name__}: {reason}"
+                self.get_logger().error(f"~/encode_image failed: {type(exc).__name__}: {reason}")
+                response.message = f"encoding failed ({type(exc).__name__}): {reason}"
+                return response
+        try:
+            response.embedding = make_embedding(
+                model,
+                tokens,
+                [image.header for image in request.images],
+                tokens_out=request.tokens,
+                pooled_out=request.pooled,
+                normalize=request.normalized,
+            )
+        except Exception as exc:
+            response.message = f"could not build the embedding ({type(exc).__name__}): {exc}"
+            return response
         response.success = True
         response.message = f"encoded {len(rgbs)} image(s) with {model.model_id}"
         return response
 
     # ------------------------------------------------------------------------------------------ diagnostics
     def _status(self) -> tuple[int, str, dict[str, object]]:
-        state = self._state_label()
+        state = self.state_label
         buffer = self._buffer
         stats = buffer.stats() if buffer is not None else None
         model = self._model
@@ -663,9 +503,9 @@ class EncoderNode(LifecycleNode):
             "state": state,
             "model_loaded": model is not None,
             "model_id": model.model_id if model is not None else "",
-            "mode": self._settings.get("mode", self.get_parameter("mode").value),
-            "device": self._settings.get("model.device", ""),
-            "dtype": self._settings.get("model.dtype", ""),
+            "mode": self._settings.mode,
+            "device": self._settings.model.device,
+            "dtype": self._settings.model.dtype,
             "input_rate_hz": f"{self._input_rate.rate(now):.2f}",
             "output_rate_hz": f"{self._output_rate.rate(now):.2f}",
             "encode_latency_p50_ms": f"{self._encode_latency.percentile(50) * 1e3:.1f}",
@@ -685,8 +525,8 @@ class EncoderNode(LifecycleNode):
             "encode_errors": counts["errors"],
             "last_error": last_error,
         }
-        if self._transition_error:
-            return ERROR, self._transition_error, values
+        if self.transition_error:
+            return ERROR, self.transition_error, values
         if state != "active":
             return OK, state, values
         if self._last_input_s is None or now - self._last_input_s > _NO_INPUT_WARN_S:
@@ -695,7 +535,7 @@ class EncoderNode(LifecycleNode):
                 WARN,
                 (
                     f"no images on {topics} for {_NO_INPUT_WARN_S:.0f} s (check the topic remapping and that "
-                    f"the publisher's QoS is compatible with '{self._settings['qos']}')"
+                    f"the publisher's QoS is compatible with '{self._settings.qos}')"
                 ),
                 values,
             )
@@ -714,22 +554,15 @@ def make_embedding(
 
     if normalize:
         tokens = normalize_tokens(tokens)
-    grid = model.grid(len(headers))
-    msg = Embedding(
-        header=headers[-1],
+    return embedding_msg(
+        tokens,
+        headers,
         model_id=model.model_id,
-        num_frames=len(headers),
-        frame_stamps=[h.stamp for h in headers],
-        grid=list(grid),
-        num_tokens=int(tokens.shape[0]),
-        dim=int(tokens.shape[1]),
-        normalized=bool(normalize),
+        grid=model.grid(len(headers)),
+        normalized=normalize,
+        tokens_out=tokens_out,
+        pooled_out=pooled_out,
     )
-    if tokens_out:
-        msg.tokens = float32_array(tokens)
-    if pooled_out:
-        msg.pooled = float32_array(tokens.mean(axis=0))
-    return msg
 
 
 def main(args: list[str] | None = None) -> int:

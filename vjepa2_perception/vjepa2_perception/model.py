@@ -16,12 +16,13 @@ import numpy as np
 import torch
 
 from vjepa2_core.checkpoint import CheckpointError, load_classifier
+from vjepa2_core.devices import CANONICAL_DTYPES, parse_dtype, resolve_device
 from vjepa2_core.inference import FrameEncoder, layer_norm_tokens, make_transform
 from vjepa2_core.models import AttentiveClassifier, VisionEncoder, encoder_preset
 
 from .labels import LabelFileError, load_labels
 
-DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = CANONICAL_DTYPES  # the node accepts the canonical names only
 PREPROCESSING = ("ac", "video")
 #: checkpoint value that builds the preset with random weights (demos and benchmarks without downloads)
 RANDOM_CHECKPOINT = "random"
@@ -47,22 +48,11 @@ class ModelSpec:
 
 
 def check_device(device: str) -> torch.device:
-    """``torch.device(device)``, or ModelLoadError if it is malformed or not available on this machine."""
+    """:func:`vjepa2_core.devices.resolve_device`, with its error as a ModelLoadError naming the parameter."""
     try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise ModelLoadError(f"model.device '{device}' is not a torch device (use cpu, cuda or cuda:N)") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ModelLoadError(
-                f"model.device is '{device}' but CUDA is not available here (torch "
-                f"{torch.__version__}); use model.device: cpu"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ModelLoadError(f"model.device is '{device}' but only {torch.cuda.device_count()} GPU(s) exist")
-    elif dev.type != "cpu":
-        raise ModelLoadError(f"model.device '{device}' is not supported; use cpu or cuda[:N]")
-    return dev
+        return resolve_device(device)
+    except ValueError as exc:
+        raise ModelLoadError(f"model.device: {exc}") from exc
 
 
 class PerceptionModel:
@@ -78,7 +68,7 @@ class PerceptionModel:
         if spec.preprocessing not in PREPROCESSING:
             raise ModelLoadError(f"preprocessing '{spec.preprocessing}' is not one of {', '.join(PREPROCESSING)}")
         self.device = check_device(spec.device)
-        self.dtype = DTYPES[spec.dtype]
+        self.dtype = parse_dtype(spec.dtype)
         self.encoder = self._load_encoder(spec)
         cfg = self.encoder.encoder.cfg
         if spec.crop_size % cfg.patch_size:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from vjepa2_sim.commands import CommandError
+from vjepa2_core.limits import CommandError
 from vjepa2_sim.scene import OBJECT_NAMES
 from vjepa2_sim.sim import FrankaSim, ResetConfig
 

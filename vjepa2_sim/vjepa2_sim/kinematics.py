@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from vjepa2_sim.scene import ARM_JOINTS, FINGER_MAX
 
@@ -30,20 +29,9 @@ def closure_from_finger_positions(q_fingers: np.ndarray) -> float:
     return float(np.clip(1.0 - (q_fingers[0] + q_fingers[1]) / (2 * FINGER_MAX), 0.0, 1.0))
 
 
-def closure_to_width(closure: float) -> float:
-    """Closure in [0, 1] -> opening width [m] (0.08 m = fully open)."""
-    return (1.0 - closure) * 2 * FINGER_MAX
-
-
 def width_to_closure(width: float) -> float:
     """Opening width [m] -> closure in [0, 1]."""
     return 1.0 - width / (2 * FINGER_MAX)
-
-
-def state7(pos: np.ndarray, quat_xyzw: np.ndarray, closure: float) -> np.ndarray:
-    """V-JEPA 2-AC / DROID state: xyz [m], extrinsic-XYZ Euler (scipy ``"xyz"``) [rad], gripper closure."""
-    euler = Rotation.from_quat(quat_xyzw).as_euler("xyz")
-    return np.concatenate([pos, euler, [closure]]).astype(float)
 
 
 def rotation_error(target_wxyz: np.ndarray, current_wxyz: np.ndarray) -> np.ndarray:

@@ -13,6 +13,8 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from vjepa2_core.limits import GRIPPER_MAX_WIDTH
+
 ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
 FINGER_JOINTS = ("finger_joint1", "finger_joint2")
 ARM_BODIES = (
@@ -30,7 +32,7 @@ ARM_BODIES = (
 )
 TCP_SITE = "tcp"
 TCP_OFFSET = 0.1034  # [m] hand flange -> TCP along the hand z axis (franka_description tcp_xyz)
-FINGER_MAX = 0.04  # [m] travel of one finger; width = 2 * finger position
+FINGER_MAX = GRIPPER_MAX_WIDTH / 2  # [m] travel of one finger; width = 2 * finger position
 GRIPPER_CTRL_MAX = 255.0  # Menagerie tendon actuator: ctrl 255 = open (0.04 per finger), 0 = closed
 PHYSICS_DT = 0.002  # [s]
 

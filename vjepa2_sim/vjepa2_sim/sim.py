@@ -4,7 +4,7 @@ The arm follows end-effector commands (deltas, absolute poses, twists) through a
 moves towards the commanded target at a bounded speed; damped-least-squares IK turns the reference into
 joint targets for the Menagerie model's joint position servos (gravity compensated). Targets are clamped
 into a workspace box above the table, IK stays inside the joint limits, and bad commands raise
-:class:`~vjepa2_sim.commands.CommandError` without changing anything.
+:class:`~vjepa2_core.limits.CommandError` without changing anything.
 
 Conventions: positions in metres in the robot base frame ``panda_link0`` (= MuJoCo world), quaternions
 (x, y, z, w), gripper closure in [0, 1] with 0 = open and 1 = closed (DROID), the 7-D state of V-JEPA 2-AC
@@ -23,9 +23,8 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from vjepa2_sim import scene
-from vjepa2_sim.assets import find_panda_dir
-from vjepa2_sim.commands import (
+from vjepa2_core import conventions
+from vjepa2_core.limits import (
     CommandError,
     CommandLimits,
     check_closure,
@@ -36,11 +35,12 @@ from vjepa2_sim.commands import (
     in_workspace,
     unit_quaternion,
 )
+from vjepa2_sim import scene
+from vjepa2_sim.assets import find_panda_dir
 from vjepa2_sim.kinematics import (
     DlsIk,
     closure_from_finger_positions,
     rotation_error,
-    state7,
     wxyz_to_xyzw,
     xyzw_to_wxyz,
 )
@@ -389,7 +389,7 @@ class FrankaSim:
     def state7(self) -> np.ndarray:
         """7-D V-JEPA 2-AC state: xyz [m], extrinsic-XYZ Euler [rad], gripper closure."""
         pos, quat = self.ee_pose()
-        return state7(pos, quat, self.gripper_closure())
+        return conventions.state_from_pose(pos, quat, self.gripper_closure())
 
     def joint_positions(self) -> np.ndarray:
         """9 joint positions: 7 arm joints [rad], then the two fingers [m]."""
@@ -442,7 +442,7 @@ class FrankaSim:
         d, r = check_delta(a[:3], a[3:6], self.limits)
         if abs(a[6]) > 1.0:
             raise CommandError(f"gripper delta must be in [-1, 1], got {a[6]}")
-        return self._delta(d, r, float(np.clip(self.gripper_closure() + a[6], 0.0, 1.0)), blocking)
+        return self._delta(d, r, float(conventions.apply_action(self.state7(), a)[6]), blocking)
 
     def set_pose_target(
         self, pos: Sequence[float], quat_xyzw: Sequence[float] | None = None, blocking: bool = False
@@ -500,12 +500,10 @@ class FrankaSim:
         self._start_motion()
 
     def _delta(self, d: np.ndarray, r: np.ndarray, closure: float | None, blocking: bool) -> MotionResult:
-        if self.is_settled():
-            pos, quat = self.ee_pose()
-            base_pos, base_rot = pos, Rotation.from_quat(quat)
-        else:
-            base_pos, base_rot = self._target_pos, self._target_rot
-        self._set_target(base_pos + d, Rotation.from_euler("xyz", r) * base_rot, closure)
+        base_pos, base_quat = self.ee_pose() if self.is_settled() else (self._target_pos, self._target_rot.as_quat())
+        base = conventions.state_from_pose(base_pos, base_quat, 0.0)
+        target = conventions.apply_action(base, np.concatenate([d, r, [0.0]]))
+        self._set_target(target[:3], Rotation.from_euler(conventions.EULER_SEQ, target[3:6]), closure)
         return self._finish(blocking)
 
     def _set_target(self, pos: np.ndarray, rot: Rotation, closure: float | None) -> None:

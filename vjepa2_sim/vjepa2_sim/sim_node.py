@@ -34,8 +34,8 @@ from vjepa2_common.image import rgb_to_image
 from vjepa2_common.node import run_node
 from vjepa2_common.params import declare
 from vjepa2_common.qos import QOS_CHOICES, qos_from_name
+from vjepa2_core.limits import CommandError, CommandLimits, check_width, finite_vector, unit_quaternion
 from vjepa2_msgs.srv import ExecuteAction, PlaceObject, RenderGoal
-from vjepa2_sim.commands import CommandError, CommandLimits, check_width, finite_vector, unit_quaternion
 from vjepa2_sim.kinematics import width_to_closure
 from vjepa2_sim.scene import CAMERAS, OBJECT_NAMES
 from vjepa2_sim.sim import FrankaSim, MotionResult
@@ -63,6 +63,7 @@ class SimNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("franka_sim", **kwargs)
         p: dict[str, Any] = {}
+        limit_defaults = CommandLimits()  # the command limit defaults are written once, in vjepa2_core.limits
         p["arm_id"] = declare(
             self, "arm_id", "panda", "Prefix of frame and joint names (panda_link0, panda_joint1, ...)", read_only=True
         )
@@ -154,7 +155,7 @@ class SimNode(Node):
         p["max_delta_translation"] = declare(
             self,
             "max_delta_translation",
-            0.15,
+            limit_defaults.max_delta_translation,
             "Largest accepted delta translation [m] (norm)",
             min_value=0.001,
             max_value=1.0,
@@ -163,7 +164,7 @@ class SimNode(Node):
         p["max_delta_rotation"] = declare(
             self,
             "max_delta_rotation",
-            0.8,
+            limit_defaults.max_delta_rotation,
             "Largest accepted delta rotation [rad]",
             min_value=0.001,
             max_value=3.2,
@@ -172,7 +173,7 @@ class SimNode(Node):
         p["max_linear_speed"] = declare(
             self,
             "max_linear_speed",
-            0.5,
+            limit_defaults.max_linear_speed,
             "Largest accepted twist speed [m/s]",
             min_value=0.001,
             max_value=2.0,
@@ -181,7 +182,7 @@ class SimNode(Node):
         p["max_angular_speed"] = declare(
             self,
             "max_angular_speed",
-            1.5,
+            limit_defaults.max_angular_speed,
             "Largest accepted twist rate [rad/s]",
             min_value=0.001,
             max_value=5.0,
@@ -190,12 +191,16 @@ class SimNode(Node):
         p["workspace_min"] = declare(
             self,
             "workspace_min",
-            [0.3, -0.3, 0.015],
+            list(limit_defaults.workspace_min),
             "TCP workspace box, lower corner in the base frame [m]; targets are clamped into it",
             read_only=True,
         )
         p["workspace_max"] = declare(
-            self, "workspace_max", [0.7, 0.3, 0.55], "TCP workspace box, upper corner [m]", read_only=True
+            self,
+            "workspace_max",
+            list(limit_defaults.workspace_max),
+            "TCP workspace box, upper corner [m]",
+            read_only=True,
         )
         p["twist_timeout"] = declare(
             self,

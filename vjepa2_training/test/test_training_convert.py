@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from vjepa2_core.conventions import apply_action, make_states, states_to_actions
 from vjepa2_training import extractors
 from vjepa2_training.bagio import BagWriter
 from vjepa2_training.convert import main as convert_main
 from vjepa2_training.episodes import EpisodeStore, encode_frame, load_manifest
-from vjepa2_training.geometry import apply_action, make_states, states_to_actions
 from vjepa2_training.synthetic import pose_message
 
 NS = 1_000_000_000

@@ -10,9 +10,9 @@ import h5py
 import numpy as np
 import pytest
 
+from vjepa2_core.conventions import states_to_actions
 from vjepa2_training.droid import main as droid_main
 from vjepa2_training.episodes import EpisodeStore, load_manifest
-from vjepa2_training.geometry import states_to_actions
 
 SERIAL = "23897859"
 

@@ -189,7 +189,7 @@ def test_torchrun_two_processes_match_one(
 
 def test_ac_rollout_variants_and_feature_cache(tiny_dataset: Path, tmp_path: Path) -> None:
     from vjepa2_core.models import ACPredictor, ACPredictorConfig, EncoderConfig, VisionEncoder
-    from vjepa2_training.augment import CenterCropResize
+    from vjepa2_training.augment import ACClipTransform
     from vjepa2_training.configs import FeatureCacheSpec, FrozenEncoderSpec
     from vjepa2_training.data import ClipIndex
     from vjepa2_training.distributed import DistInfo
@@ -216,7 +216,7 @@ def test_ac_rollout_variants_and_feature_cache(tiny_dataset: Path, tmp_path: Pat
     # cached features equal on-the-fly encoding (up to the bf16 storage)
     encoder = VisionEncoder(EncoderConfig(embed_dim=32, depth=1, num_heads=2, img_size=32)).eval()
     store = EpisodeStore(tiny_dataset)
-    transform = CenterCropResize(32, 1.35)
+    transform = ACClipTransform(32, 1.35)
     spec = FrozenEncoderSpec(str(tiny_dataset / "manifest.json"), "pretrain_run")
     cache = FeatureCache(tmp_path / "cache", cache_key(spec, {"size": 32}))
     cache.build(store, encoder, transform, FeatureCacheSpec(True, None, "bf16"), DistInfo(0, 1, 0, torch.device("cpu")))

@@ -196,7 +196,8 @@ class PretrainConfig:
 
 @dataclass
 class ACData:
-    """Clips for AC post-training; frames get the deterministic centre crop (aspect ``crop_aspect``)."""
+    """Clips for AC post-training; frames get core's ``ACFrameTransform`` (the perception node's ``ac``
+    preprocessing): only frames wider than ``crop_aspect`` (or taller than 0.75) are centre-cropped."""
 
     roots: list[str]
     frames_per_clip: int = 8
@@ -208,8 +209,8 @@ class ACData:
     def validate(self) -> None:
         if not self.roots:
             raise ValueError("roots must list at least one converted dataset directory")
-        if self.crop_aspect <= 0:
-            raise ValueError("crop_aspect must be > 0")
+        if self.crop_aspect < 0.75:
+            raise ValueError(f"crop_aspect must be >= 0.75 (the AC transform's min aspect), got {self.crop_aspect}")
 
 
 @dataclass

@@ -19,6 +19,8 @@ import numpy as np
 import yaml
 from rosbags.highlevel import AnyReader
 
+from vjepa2_common import names
+
 from . import extractors
 from .bagio import default_typestore
 from .config_io import ConfigError, apply_override, from_dict, to_dict
@@ -44,7 +46,7 @@ class StreamConfig:
 
 def _default_gripper() -> StreamConfig:
     return StreamConfig(
-        "/franka_gripper/joint_states",
+        names.GRIPPER_JOINT_STATES_TOPIC,
         options={"joints": [], "open_value": 0.04, "closed_value": 0.0},  # joints [] = names with "finger"
     )
 
@@ -53,8 +55,8 @@ def _default_gripper() -> StreamConfig:
 class ConvertConfig:
     """Settings of ``vjepa2-convert-bags`` (YAML via ``--config``, every key optional)."""
 
-    image: StreamConfig = field(default_factory=lambda: StreamConfig("/camera/image_raw"))
-    pose: StreamConfig = field(default_factory=lambda: StreamConfig("/franka_robot_state_broadcaster/current_pose"))
+    image: StreamConfig = field(default_factory=lambda: StreamConfig(names.CAMERA_IMAGE_TOPIC))
+    pose: StreamConfig = field(default_factory=lambda: StreamConfig(names.CURRENT_POSE_TOPIC))
     gripper: StreamConfig = field(default_factory=_default_gripper)
     sync: SyncSettings = field(default_factory=SyncSettings)
     codec: Literal["jpeg", "png"] = "jpeg"

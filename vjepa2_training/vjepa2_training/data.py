@@ -20,8 +20,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from vjepa2_core.conventions import states_to_actions
+
 from .episodes import Episode, EpisodeStore
-from .geometry import states_to_actions
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,12 @@ import h5py
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from vjepa2_core.conventions import EULER_SEQ
+
 from .config_io import ConfigError, from_dict, to_dict
 from .convert import add_common_args, config_data, print_summary
 from .dataset_writer import DatasetWriter, FrameEncoding, SourceOutput, run_batch
 from .episodes import DatasetError
-from .geometry import EULER_SEQ
 from .sync import SyncSettings, synchronise
 
 LOG = logging.getLogger("vjepa2_training.droid")

@@ -20,12 +20,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vjepa2_core.checkpoint import load_ac_predictor
 from vjepa2_core.models import ACPredictor, ACPredictorConfig
+from vjepa2_core.planning import predictor_step, rollout_energy
 
-from .augment import CenterCropResize
+from .augment import ACClipTransform
 from .checkpointing import LATEST, load_checkpoint
 from .configs import FrozenEncoderSpec
 from .episodes import EpisodeStore
@@ -90,7 +90,7 @@ def energy_landscape(
     ep = store.load(episode)
     if not 0 <= step < ep.num_frames - 1:
         raise ValueError(f"step {step} out of range: episode {ep.episode_id} has {ep.num_frames} frames")
-    transform = CenterCropResize(info["crop_size"], info["crop_aspect"])
+    transform = ACClipTransform(info["crop_size"], info["crop_aspect"])
     video = transform(ep.frames([step, step + 1]), None).unsqueeze(0).to(dev)
     z = encode_frames(encoder, video)  # [1, 2*Npf, D]
     npf = predictor.cfg.tokens_per_frame
@@ -102,13 +102,12 @@ def energy_landscape(
     mesh_y, mesh_x = np.meshgrid(offsets, offsets, indexing="ij")
     actions[:, 0] = mesh_x.ravel()
     actions[:, 1] = mesh_y.ravel()
-    state = torch.as_tensor(ep.states[step], dtype=torch.float32, device=dev).view(1, 1, 7)
+    state = torch.as_tensor(ep.states[step], dtype=torch.float32, device=dev)
+    step_fn = predictor_step(predictor, npf)
     energies = []
     for lo in range(0, len(actions), chunk):
-        a = torch.as_tensor(actions[lo : lo + chunk], dtype=torch.float32, device=dev).unsqueeze(1)
-        pred = predictor(context, a, state)  # batch 1 context/state broadcast to the candidates
-        pred = F.layer_norm(pred.float(), (pred.shape[-1],))
-        energies.append((pred - goal).abs().mean(dim=(1, 2)).cpu())
+        a = torch.as_tensor(actions[lo : lo + chunk], dtype=torch.float32, device=dev).unsqueeze(1)  # [B, 1, 7]
+        energies.append(rollout_energy(step_fn, context[0], state, goal[0], a).cpu())
     energy = torch.cat(energies).numpy().reshape(grid, grid)
     return EnergyLandscape(offsets, offsets, energy, recorded, ep.episode_id, step)
 

@@ -28,8 +28,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vjepa2_core.conventions import ACTION_DIM, EULER_SEQ, STATE_DIM, STATE_LAYOUT, states_to_actions
+
 from .fileio import atomic_write
-from .geometry import ACTION_DIM, EULER_SEQ, STATE_DIM, STATE_LAYOUT, states_to_actions
 
 FORMAT_NAME = "vjepa2_training.episodes"
 FORMAT_VERSION = 1

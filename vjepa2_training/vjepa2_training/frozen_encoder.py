@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 from tqdm import tqdm
 
 from vjepa2_core.checkpoint import load_encoder
+from vjepa2_core.inference import FrameEncoder, layer_norm_tokens
 from vjepa2_core.models import EncoderConfig, VisionEncoder
 
 from .checkpointing import LATEST, load_checkpoint
@@ -73,12 +73,13 @@ def encoder_fingerprint(spec: FrozenEncoderSpec) -> str:
 
 @torch.no_grad()
 def encode_frames(encoder: VisionEncoder, video: Tensor) -> Tensor:
-    """``video [B, 3, T, H, W]`` -> layer-normed tokens ``[B, T*Npf, D]`` (each frame as a 2-frame tubelet)."""
+    """``video [B, 3, T, H, W]`` (preprocessed) -> layer-normed tokens ``[B, T*Npf, D]``: each frame encoded on
+    its own by :meth:`vjepa2_core.inference.FrameEncoder.encode_preprocessed_frames`, as the perception node does."""
     b, c, t, h, w = video.shape
-    frames = video.permute(0, 2, 1, 3, 4).reshape(b * t, c, 1, h, w)
-    frames = frames.expand(-1, -1, encoder.cfg.tubelet_size, -1, -1)
-    tokens = encoder(frames)  # [B*T, Npf, D]
-    tokens = F.layer_norm(tokens.float(), (tokens.shape[-1],))
+    weight = next(encoder.parameters())
+    frame_encoder = FrameEncoder(encoder, device=weight.device, dtype=weight.dtype)
+    tokens = frame_encoder.encode_preprocessed_frames(video.permute(1, 0, 2, 3, 4).reshape(c, b * t, h, w))
+    tokens = layer_norm_tokens(tokens)  # [B*T, Npf, D]
     return tokens.reshape(b, t * tokens.shape[1], tokens.shape[2])
 
 

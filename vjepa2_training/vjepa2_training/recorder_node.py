@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 
+from vjepa2_common import names
 from vjepa2_common.dds import ensure_localhost_discovery
 from vjepa2_common.params import declare
 from vjepa2_common.qos import qos_from_name
@@ -38,10 +37,10 @@ from vjepa2_common.qos import qos_from_name
 from .bagio import STORAGES, BagWriter
 
 STREAMS = (
-    ("image", "/camera/image_raw", "sensor_msgs/msg/Image"),
-    ("pose", "/franka_robot_state_broadcaster/current_pose", "geometry_msgs/msg/PoseStamped"),
-    ("gripper", "/franka_gripper/joint_states", "sensor_msgs/msg/JointState"),
-    ("command", "/servo_node/delta_twist_cmds", "geometry_msgs/msg/TwistStamped"),
+    ("image", names.CAMERA_IMAGE_TOPIC, "sensor_msgs/msg/Image"),
+    ("pose", names.CURRENT_POSE_TOPIC, "geometry_msgs/msg/PoseStamped"),
+    ("gripper", names.GRIPPER_JOINT_STATES_TOPIC, "sensor_msgs/msg/JointState"),
+    ("command", names.SERVO_TWIST_TOPIC, "geometry_msgs/msg/TwistStamped"),
 )
 READY_LINE = "vjepa2_recorder: camera, pose and gripper topics active"
 
@@ -61,7 +60,7 @@ class RecorderNode(Node):
     """Raw-subscribes to the configured topics; :meth:`start` connects them to an open :class:`BagWriter`."""
 
     def __init__(self, context: Any = None) -> None:
-        super().__init__("vjepa2_recorder", context=context)
+        super().__init__(names.RECORDER_NODE, context=context)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d_%H%M%S")
         self.output = Path(declare(self, "output", "", "rosbag2 directory to create") or f"recording_{stamp}")
         self.storage = declare(self, "storage", "mcap", "rosbag2 storage plugin", choices=sorted(STORAGES))
@@ -72,11 +71,9 @@ class RecorderNode(Node):
             kind = declare(self, f"{role}_type", msgtype, f"message type of {role}_topic (pkg/msg/Name)")
             if name:
                 self._add(name, kind, role)
-        extra = self.declare_parameter(
-            "extra_topics",
-            Parameter.Type.STRING_ARRAY,
-            ParameterDescriptor(description="more topics to record, each '/topic:pkg/msg/Type'"),
-        ).value
+        extra = declare(
+            self, "extra_topics", [], "more topics to record, each '/topic:pkg/msg/Type'", value_type=list[str]
+        )
         for item in extra or []:
             name, sep, kind = item.partition(":")
             if not sep or not name.startswith("/"):

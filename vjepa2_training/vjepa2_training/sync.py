@@ -13,10 +13,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
 
-from .geometry import interpolate_poses, make_states
+from vjepa2_core.conventions import make_states
 
 NS = 1_000_000_000
+
+
+def interpolate_poses(
+    times: np.ndarray, positions: np.ndarray, quats_xyzw: np.ndarray, query_times: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pose at ``query_times``: linear in position, spherical-linear in orientation.
+
+    ``times`` must be strictly increasing and bracket every query time (callers clip or drop the rest).
+    """
+    times = np.asarray(times, dtype=np.float64)
+    query = np.asarray(query_times, dtype=np.float64)
+    if len(times) == 1:
+        return np.repeat(positions[:1], len(query), 0), np.repeat(quats_xyzw[:1], len(query), 0)
+    pos = np.stack([np.interp(query, times, positions[:, i]) for i in range(3)], axis=1)
+    quat = Slerp(times, Rotation.from_quat(quats_xyzw))(query).as_quat()
+    return pos, quat
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from vjepa2_common import names
+from vjepa2_common.messages import ns_to_stamp
+
 from .bagio import BagWriter
 
 NS = 1_000_000_000
@@ -23,17 +26,16 @@ NS = 1_000_000_000
 class RobotTopics:
     """Topic names of one robot recording."""
 
-    image: str = "/camera/image_raw"
-    pose: str = "/franka_robot_state_broadcaster/current_pose"
-    gripper: str = "/franka_gripper/joint_states"
+    image: str = names.CAMERA_IMAGE_TOPIC
+    pose: str = names.CURRENT_POSE_TOPIC
+    gripper: str = names.GRIPPER_JOINT_STATES_TOPIC
     finger_joints: tuple[str, str] = ("panda_finger_joint1", "panda_finger_joint2")
     finger_open: float = 0.04  # finger joint position when fully open (m); 0 = closed
 
 
 def _header(ts: Any, stamp_ns: int, frame_id: str) -> Any:
-    time_cls = ts.types["builtin_interfaces/msg/Time"]
     header_cls = ts.types["std_msgs/msg/Header"]
-    return header_cls(stamp=time_cls(sec=int(stamp_ns // NS), nanosec=int(stamp_ns % NS)), frame_id=frame_id)
+    return header_cls(stamp=ns_to_stamp(stamp_ns, ts.types["builtin_interfaces/msg/Time"]), frame_id=frame_id)
 
 
 def image_message(ts: Any, rgb: np.ndarray, stamp_ns: int, frame_id: str = "camera") -> Any:

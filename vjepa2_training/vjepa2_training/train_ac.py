@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vjepa2_core.checkpoint import load_ac_predictor
+from vjepa2_core.inference import layer_norm_tokens
 from vjepa2_core.models import ACPredictor, ACPredictorConfig, VisionEncoder
 
-from .augment import CenterCropResize
+from .augment import ACClipTransform
 from .checkpointing import LATEST, load_checkpoint, load_weights
 from .cli import training_main
 from .config_io import ConfigError
@@ -53,10 +53,6 @@ def build_ac_config(spec: ACPredictorSpec, encoder: VisionEncoder, crop_size: in
     )
 
 
-def _ln(x: Tensor) -> Tensor:
-    return F.layer_norm(x, (x.shape[-1],))
-
-
 class ACRollout(nn.Module):
     """The predictor plus the teacher-forcing and rollout passes in ONE forward (one DDP forward per step)."""
 
@@ -68,7 +64,7 @@ class ACRollout(nn.Module):
 
     def step(self, z: Tensor, actions: Tensor, states: Tensor) -> Tensor:
         """Layer-normed predictor output for frames ``z`` (one slot per frame)."""
-        return _ln(self.predictor(z, actions, states).float())
+        return layer_norm_tokens(self.predictor(z, actions, states).float())
 
     def forward(self, z: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
         """``z [B, T*Npf, D]`` (layer-normed), ``actions [B, T-1, 7]``, ``states [B, T, 7]`` ->
@@ -148,14 +144,14 @@ class ACTask(Task):
 
 
 def build_dataset(cfg: ACConfig, encoder: VisionEncoder, info: DistInfo) -> ClipDataset:
-    """Clips with centre-cropped frames, or with cached features when the feature cache is enabled."""
+    """Clips of AC-preprocessed frames (core's ACFrameTransform), or their cached features if the cache is on."""
     store = EpisodeStore(cfg.data.roots)
     index = ClipIndex(store, cfg.data.frames_per_clip, cfg.data.clip_stride, cfg.data.frame_step)
-    transform = CenterCropResize(cfg.data.crop_size, cfg.data.crop_aspect)
+    transform = ACClipTransform(cfg.data.crop_size, cfg.data.crop_aspect)
     if not cfg.feature_cache.enabled:
         return ClipDataset(store, index, transform)
     directory = Path(cfg.feature_cache.dir or Path(cfg.run.run_dir) / "feature_cache")
-    key = cache_key(cfg.encoder, {"size": cfg.data.crop_size, "aspect": cfg.data.crop_aspect, "v": 1})
+    key = cache_key(cfg.encoder, {"size": cfg.data.crop_size, "aspect": cfg.data.crop_aspect, "v": 2})
     cache = FeatureCache(directory, key)
     cache.build(store, encoder, transform, cfg.feature_cache, info)
     return FeatureClipDataset(store, index, cache)

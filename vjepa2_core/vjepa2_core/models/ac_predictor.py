@@ -1,12 +1,9 @@
 """V-JEPA 2-AC action-conditioned predictor (the world model used for planning).
 
-Sequence layout: per timestep ``t`` the tokens ``[action_t, state_t, (extrinsics_t), frame_t tokens...]``,
-timesteps concatenated in order. Attention is block-causal over timesteps (a token of timestep ``t`` sees
-every
-token of timesteps ``0..t``), so the frame-token outputs of timestep ``t`` are the prediction of frame ``t +
-1``.
-Frame tokens get 3D RoPE (t, h, w); action/state/extrinsics tokens get temporal-only RoPE (time segment of
-each
+Sequence layout: per timestep ``t`` the tokens ``[action_t, state_t, (extrinsics_t), frame_t tokens...]``, timesteps
+concatenated in order. Attention is block-causal over timesteps (a token of timestep ``t`` sees every token of
+timesteps ``0..t``), so the frame-token outputs of timestep ``t`` are the prediction of frame ``t + 1``. Frame
+tokens get 3D RoPE (t, h, w); action/state/extrinsics tokens get temporal-only RoPE (time segment of each
 head rotated with position ``t``, the rest left as is).
 
 Planning: :meth:`ACPredictor.forward` broadcasts a batch of 1 (shared context frames / states) against a batch
@@ -225,8 +222,7 @@ class ACPredictor(nn.Module):
     ) -> Tensor:
         """Predict next-frame features for every timestep.
 
-        frame_tokens: ``[B, T*Npf, D_enc]`` encoder tokens of T frames (layer-normed without affine, as
-        trained).
+        frame_tokens: ``[B, T*Npf, D_enc]`` encoder tokens of T frames (layer-normed without affine, as trained).
         actions, states: ``[B, T, 7]``; extrinsics ``[B, T, 6]`` only when ``use_extrinsics``.
         Any of the inputs may have batch 1 and is then broadcast to the others' batch.
         Returns ``[B, T*Npf, D_enc]``; slot ``t`` is the predicted features of frame ``t + 1``.
@@ -249,8 +245,7 @@ class ACPredictor(nn.Module):
         """Like :meth:`forward` for new timesteps after the cached ones; returns (predictions, new cache).
 
         The inputs hold only the new timesteps (positions continue at ``cache.num_steps``). A batch-1 cache is
-        broadcast to the batch of the new inputs. Equal to running :meth:`forward` on the concatenated clip
-        and
+        broadcast to the batch of the new inputs. Equal to running :meth:`forward` on the concatenated clip and
         keeping the new timesteps' outputs.
         """
         x, steps = self._embed_inputs(frame_tokens, actions, states, extrinsics)

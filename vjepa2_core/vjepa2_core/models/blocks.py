@@ -26,8 +26,7 @@ def set_fast_cpu_kernels(enabled: bool) -> None:
 
 
 def _fused_linear_ok(x: Tensor, weight: Tensor) -> bool:
-    """oneDNN's fused linear has no autograd and no autocast support: use it only for plain (eager) CPU
-    inference."""
+    """oneDNN's fused linear has no autograd and no autocast support: use it only for plain (eager) CPU inference."""
     return (
         _FAST_CPU_KERNELS["enabled"]
         and x.device.type == "cpu"
@@ -76,10 +75,8 @@ class MLP(nn.Module):
 class Attention(nn.Module):
     """Multi-head self-attention with one fused ``qkv`` projection, optional RoPE on q and k, SDPA.
 
-    Works in the token-major layout ``[B, N, heads, head_dim]`` throughout: q/k/v are strided views of the
-    fused
-    projection, SDPA reads them transposed, and its output is already token-major, so no permute copies are
-    made.
+    Works in the token-major layout ``[B, N, heads, head_dim]`` throughout: q/k/v are strided views of the fused
+    projection, SDPA reads them transposed, and its output is already token-major, so no permute copies are made.
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True) -> None:

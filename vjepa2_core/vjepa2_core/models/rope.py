@@ -2,12 +2,9 @@
 
 Per attention head of size ``hd`` the channels are split into ``[time | height | width | unrotated]`` with
 ``S = 2 * ((hd // 3) // 2)`` channels per rotated axis. Inside an axis segment the rotation pairs are adjacent
-channels ``(2i, 2i+1)``, but the cos/sin tables are the ``S/2`` angles *tiled twice* (not interleaved), so
-channel
-``k`` uses angle ``theta_{k mod S/2}`` and the two members of a pair get different angles. This
-"tiled-frequency
-quirk" is what the released checkpoints were trained with; the standard interleaved form silently degrades
-them.
+channels ``(2i, 2i+1)``, but the cos/sin tables are the ``S/2`` angles *tiled twice* (not interleaved), so channel
+``k`` uses angle ``theta_{k mod S/2}`` and the two members of a pair get different angles. This "tiled-frequency
+quirk" is what the released checkpoints were trained with; the standard interleaved form silently degrades them.
 
 Here the three axis segments and the unrotated tail are folded into one full-width table per token
 (``cos = 1, sin = 0`` on channels that are not rotated), and the sign of the pair rotation is folded into the

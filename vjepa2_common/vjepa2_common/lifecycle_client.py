@@ -18,11 +18,12 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from typing import Any
 
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.node import Node
+
+from vjepa2_common.messages import call_service
 
 #: transition names accepted by :meth:`LifecycleClient.change`, as ``ros2 lifecycle set`` spells them
 TRANSITIONS: dict[str, int] = {
@@ -57,6 +58,7 @@ class LifecycleClient:
     def __init__(self, node: Node, target: str, timeout: float = 30.0) -> None:
         self.target = target.rstrip("/")
         self.timeout = timeout
+        self._node = node
         self._get = node.create_client(GetState, f"{self.target}/get_state")
         self._change = node.create_client(ChangeState, f"{self.target}/change_state")
 
@@ -71,7 +73,7 @@ class LifecycleClient:
     def state(self) -> str:
         """The node's current state label: unconfigured, inactive, active or finalized."""
         self.wait_for_services()
-        return self._wait(self._get.call_async(GetState.Request()), "get_state").current_state.label
+        return call_service(self._node, self._get, GetState.Request(), self.timeout).current_state.label
 
     def change(self, transition: str) -> str:
         """Run ``transition`` (a name in TRANSITIONS); return the new state or raise TransitionFailed."""
@@ -89,7 +91,7 @@ class LifecycleClient:
                 f"{self.target}: cannot {transition} in state '{current}' (only from '{_VALID_FROM[transition]}')"
             )
         request = ChangeState.Request(transition=Transition(id=transition_id))
-        response = self._wait(self._change.call_async(request), f"change_state({transition})")
+        response = call_service(self._node, self._change, request, self.timeout)
         state = self.state()
         if not response.success:
             raise TransitionFailed(
@@ -105,13 +107,6 @@ class LifecycleClient:
         for transition in _UP_FROM[current]:
             current = self.change(transition)
         return current
-
-    def _wait(self, future: Any, what: str) -> Any:
-        done = threading.Event()
-        future.add_done_callback(lambda _f: done.set())
-        if not done.wait(self.timeout):
-            raise TimeoutError(f"{self.target}: no response to {what} within {self.timeout:.0f} s")
-        return future.result()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,10 @@
-"""Validation of motion commands, shared by the Python API and the ROS node (no ROS imports).
+"""Limits and checks of end-effector motion commands (no ROS, no MuJoCo, no torch): shared by the simulator,
+its ROS node and the planner's safety layer.
 
-Every check raises :class:`CommandError` with a message that says what was wrong and what is allowed;
-callers must not change any state before all checks of a command have passed.
+Every check raises :class:`CommandError` with a message that says what was wrong and what is allowed; callers
+must not change any state before all checks of a command have passed. The defaults of :class:`CommandLimits`
+are the only place the limit values are written (node parameters, YAML files and READMEs are checked
+against them).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vjepa2_sim.scene import FINGER_MAX
+from vjepa2_core.conventions import ACTION_DIM, STATE_DIM
+
+GRIPPER_MAX_WIDTH = 0.08  # [m] Franka Hand opening when fully open (closure 0)
 
 
 class CommandError(ValueError):
@@ -23,7 +28,7 @@ class CommandLimits:
     """Limits applied to every motion command.
 
     The default translation limit (0.15 m) admits V-JEPA 2-AC's CEM proposals, which clip each axis to
-    0.075 m (an L-infinity box whose corner is 0.13 m away), and rejects anything larger.
+    ``max_step_per_axis`` = 0.075 m (an L-infinity box whose corner is 0.13 m away), and rejects anything larger.
     """
 
     max_delta_translation: float = 0.15  # [m] Euclidean norm of one delta command
@@ -32,9 +37,16 @@ class CommandLimits:
     max_angular_speed: float = 1.5  # [rad/s] twist commands
     workspace_min: tuple[float, float, float] = (0.3, -0.3, 0.015)  # [m] TCP box in panda_link0
     workspace_max: tuple[float, float, float] = (0.7, 0.3, 0.55)  # [m]
+    max_step_per_axis: float = 0.075  # [m] per-axis box on a planned action's Δx, Δy, Δz (the paper's CEM bound)
 
     def __post_init__(self) -> None:
-        for name in ("max_delta_translation", "max_delta_rotation", "max_linear_speed", "max_angular_speed"):
+        for name in (
+            "max_delta_translation",
+            "max_delta_rotation",
+            "max_linear_speed",
+            "max_angular_speed",
+            "max_step_per_axis",
+        ):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
                 raise ValueError(f"CommandLimits.{name} must be a positive number, got {value}")
@@ -72,41 +84,35 @@ def unit_quaternion(name: str, quat_xyzw: Sequence[float] | np.ndarray) -> np.nd
     return q / norm
 
 
+_DELTA_CHECKS = (("translation delta", "max_delta_translation", "m"), ("rotation delta", "max_delta_rotation", "rad"))
+_TWIST_CHECKS = (("linear velocity", "max_linear_speed", "m/s"), ("angular velocity", "max_angular_speed", "rad/s"))
+
+
+def _check_vectors(
+    limits: CommandLimits, checks: tuple[tuple[str, str, str], ...], *values: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each value as a finite 3-vector whose norm is within the limit its ``(name, limit field, unit)`` names."""
+    vectors = tuple(finite_vector(name, value, 3) for (name, _, _), value in zip(checks, values))
+    for vector, (name, field, unit) in zip(vectors, checks):
+        norm, limit = float(np.linalg.norm(vector)), getattr(limits, field)
+        if norm > limit:
+            shown = np.round(vector, 4).tolist()
+            raise CommandError(f"{name} {shown} {unit} has norm {norm:.3f} {unit}, above {field} = {limit} {unit}")
+    return vectors
+
+
 def check_delta(
     dxyz: Sequence[float], drot_xyz: Sequence[float], limits: CommandLimits
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate an end-effector delta (translation [m], extrinsic-xyz Euler rotation [rad])."""
-    d = finite_vector("translation delta", dxyz, 3)
-    r = finite_vector("rotation delta", drot_xyz, 3)
-    if np.linalg.norm(d) > limits.max_delta_translation:
-        raise CommandError(
-            f"translation delta {np.round(d, 4).tolist()} m has norm {np.linalg.norm(d):.3f} "
-            f"m, above max_delta_translation = {limits.max_delta_translation} m"
-        )
-    if np.linalg.norm(r) > limits.max_delta_rotation:
-        raise CommandError(
-            f"rotation delta {np.round(r, 4).tolist()} rad is {np.linalg.norm(r):.3f} rad, "
-            f"above max_delta_rotation = {limits.max_delta_rotation} rad"
-        )
-    return d, r
+    return _check_vectors(limits, _DELTA_CHECKS, dxyz, drot_xyz)
 
 
 def check_twist(
     linear: Sequence[float], angular: Sequence[float], limits: CommandLimits
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate a twist (m/s, rad/s)."""
-    v = finite_vector("linear velocity", linear, 3)
-    w = finite_vector("angular velocity", angular, 3)
-    if np.linalg.norm(v) > limits.max_linear_speed:
-        raise CommandError(
-            f"linear velocity {np.linalg.norm(v):.3f} m/s is above max_linear_speed = {limits.max_linear_speed} m/s"
-        )
-    if np.linalg.norm(w) > limits.max_angular_speed:
-        raise CommandError(
-            f"angular velocity {np.linalg.norm(w):.3f} rad/s is above max_angular_speed = "
-            f"{limits.max_angular_speed} rad/s"
-        )
-    return v, w
+    return _check_vectors(limits, _TWIST_CHECKS, linear, angular)
 
 
 def check_closure(closure: float) -> float:
@@ -120,8 +126,8 @@ def check_closure(closure: float) -> float:
 def check_width(width: float) -> float:
     """Gripper opening width in [0, 0.08] m (franka_gripper Move semantics)."""
     w = finite_vector("gripper width", [width], 1)[0]
-    if not 0.0 <= w <= 2 * FINGER_MAX:
-        raise CommandError(f"gripper width must be in [0, {2 * FINGER_MAX}] m, got {w}")
+    if not 0.0 <= w <= GRIPPER_MAX_WIDTH:
+        raise CommandError(f"gripper width must be in [0, {GRIPPER_MAX_WIDTH}] m, got {w}")
     return float(w)
 
 
@@ -134,3 +140,38 @@ def clamp_to_workspace(pos: np.ndarray, limits: CommandLimits) -> tuple[np.ndarr
     """Clamp a TCP position into the workspace box; also report whether it had to be moved."""
     clamped = np.clip(pos, limits.workspace_min, limits.workspace_max)
     return clamped, bool(np.any(clamped != pos))
+
+
+def clip_action(
+    action7: Sequence[float] | np.ndarray, state7: Sequence[float] | np.ndarray, limits: CommandLimits
+) -> tuple[np.ndarray, list[str]]:
+    """Bring a planned 7-D action within the limits from ``state7``; return it and why it was changed.
+
+    Each translation axis is clipped to ±``max_step_per_axis``, the rotation delta scaled down to
+    ``max_delta_rotation``, the gripper delta limited so the target closure stays in [0, 1], and the
+    translation shortened so the resulting position lies in the workspace box. NaN/Inf raise :class:`CommandError`.
+    An empty reason list means the action was returned unchanged.
+    """
+    a = finite_vector("action", action7, ACTION_DIM)
+    s = finite_vector("state", state7, STATE_DIM)
+    reasons: list[str] = []
+    step = limits.max_step_per_axis
+    if np.any(np.abs(a[:3]) > step):
+        reasons.append(f"translation {np.round(a[:3], 4).tolist()} m clipped to ±{step} m per axis")
+        a[:3] = np.clip(a[:3], -step, step)
+    rot_norm = float(np.linalg.norm(a[3:6]))
+    if rot_norm > limits.max_delta_rotation:
+        reasons.append(f"rotation delta {rot_norm:.3f} rad scaled to max_delta_rotation = {limits.max_delta_rotation}")
+        a[3:6] *= limits.max_delta_rotation / rot_norm
+    grip = float(np.clip(s[6] + a[6], 0.0, 1.0))
+    if grip != s[6] + a[6]:
+        reasons.append(f"gripper target {s[6] + a[6]:.3f} clipped to {grip:.3f} (closure in [0, 1])")
+        a[6] = grip - s[6]
+    target, moved = clamp_to_workspace(s[:3] + a[:3], limits)
+    if moved:
+        reasons.append(
+            f"target position {np.round(s[:3] + a[:3], 4).tolist()} m clamped into the workspace "
+            f"{list(limits.workspace_min)}..{list(limits.workspace_max)}"
+        )
+        a[:3] = target - s[:3]
+    return a, reasons
