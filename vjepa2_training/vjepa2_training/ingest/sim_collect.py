@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from vjepa2_sim.kinematics import state7
+from vjepa2_core.conventions import state_from_pose
 from vjepa2_sim.scene import REACH_BOX_MAX, REACH_BOX_MIN
 from vjepa2_sim.views import STEREO, render_goal_tiled, render_tiled
 
@@ -120,7 +120,7 @@ def play_episode(
 
         def observe() -> tuple[np.ndarray, np.ndarray]:
             frame = render_goal_tiled(sim, position, quat, gripper, settings.cameras)
-            return frame, state7(position, quat, gripper)
+            return frame, state_from_pose(position, quat, gripper)
 
     else:
         sim.set_pose_target(start, blocking=True)
