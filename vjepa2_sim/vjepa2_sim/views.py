@@ -30,4 +30,4 @@ def render_goal_tiled(
     cameras: Sequence[str] = STEREO,
 ) -> np.ndarray:
     """:meth:`FrankaSim.render_goal` for every camera, side by side (the live state is unchanged)."""
-    return np.concatenate([sim.render_goal(ee_pos, ee_quat, gripper, camera=camera) for camera in cameras], axis=1)
+    return sim.render_goal(ee_pos, ee_quat, gripper, camera=tuple(cameras))
