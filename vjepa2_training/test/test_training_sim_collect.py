@@ -31,7 +31,7 @@ def test_collect_writes_seeded_episodes_and_resumes(tmp_path: Path) -> None:
     store = EpisodeStore([out])
     assert len(store) == 2
     episode = store.load(0)
-    assert episode.num_frames == 4 and episode.frames().shape == (4, 64, 64, 3)
+    assert episode.num_frames == 4 and episode.frames().shape == (4, 64, 128, 3)  # two views side by side
     lo, hi = np.asarray(PlaySettings().box_min), np.asarray(PlaySettings().box_max)
     assert np.all(episode.states[:, :3] >= lo - 2e-3) and np.all(episode.states[:, :3] <= hi + 2e-3)
     moved = np.linalg.norm(episode.actions[:, :3], axis=1)
