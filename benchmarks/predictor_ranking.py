@@ -11,6 +11,8 @@ is among the best 25 % by true distance.
 
     python benchmarks/predictor_ranking.py --ac-run runs/demo/ac --pairs 20 --json outputs/predictor_ranking.json
 
+The frozen encoder and the preprocessing are those recorded in the AC run's checkpoint.
+
 One line per checkpoint: ``predictor <name>: ranking spearman S (min M) over N pairs, top-1 in best quarter Q %``.
 """
 
@@ -35,23 +37,23 @@ from vjepa2_sim.scene import REACH_BOX_MAX, REACH_BOX_MIN
 from vjepa2_sim.sim import FrankaSim
 from vjepa2_sim.views import STEREO, render_goal_tiled
 from vjepa2_training.checkpointing import load_checkpoint
-from vjepa2_training.config_io import load_yaml
+from vjepa2_training.config_io import from_dict
 from vjepa2_training.configs import ACConfig
 from vjepa2_training.frozen_encoder import load_frozen_encoder
 
 
-def load_predictor(path: Path) -> ACPredictor:
-    """The AC predictor of a vjepa2-train-ac checkpoint (loaded with weights_only=True)."""
-    models = load_checkpoint(path, kind="ac")["models"]
+def load_predictor(path: Path) -> tuple[ACPredictor, ACConfig]:
+    """The AC predictor of a vjepa2-train-ac checkpoint (loaded with weights_only=True) and its run's config."""
+    state = load_checkpoint(path, kind="ac")
+    models = state["models"]
     predictor = ACPredictor(ACPredictorConfig.from_dict(models["predictor_config"]))
     predictor.load_state_dict(models["predictor"])
-    return predictor.eval()
+    return predictor.eval(), from_dict(ACConfig, state["config"], source=str(path))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ac-config", type=Path, default=Path("vjepa2_training/config/demo_ac.yaml"))
-    parser.add_argument("--ac-run", type=Path, default=None, help="run directory (default: the config's run_dir)")
+    parser.add_argument("--ac-run", type=Path, default=Path("runs/demo/ac"), help="a vjepa2-train-ac run directory")
     parser.add_argument("--all-checkpoints", action="store_true", help="every step_*.pt, not only latest.pt")
     parser.add_argument("--cameras", nargs="+", default=list(STEREO))
     parser.add_argument("--image-size", type=int, default=208)
@@ -63,10 +65,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = load_yaml(ACConfig, args.ac_config)
-    run = args.ac_run or Path(cfg.run.run_dir)
+    run = args.ac_run
     paths = sorted((run / "checkpoints").glob("step_*.pt")) if args.all_checkpoints else []
     paths = paths or [run / "checkpoints" / "latest.pt"]
+    cfg = load_predictor(paths[-1])[1]  # the frozen encoder and preprocessing the run was trained with
     aspect = cfg.data.crop_aspect
     encoder = FrameEncoder(
         load_frozen_encoder(cfg.encoder, torch.device("cpu")), ACFrameTransform(cfg.data.crop_size, aspect=aspect)
@@ -93,7 +95,7 @@ def main() -> int:
             episodes.append((tokens[0], state, tokens[1], actions, distances))
     results = {}
     for path in paths:
-        predictor = load_predictor(path)
+        predictor = load_predictor(path)[0]
         step = predictor_step(predictor, encoder.tokens_per_frame)
         rhos, top = [], []
         for current, state, goal_tokens, actions, distances in episodes:
