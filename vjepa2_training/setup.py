@@ -28,6 +28,7 @@ setup(
             "vjepa2-record = vjepa2_training.data.recorder_node:main",
             "vjepa2-convert-bags = vjepa2_training.data.bags_to_episodes:main",
             "vjepa2-import-droid = vjepa2_training.data.droid:main",
+            "vjepa2-collect-sim = vjepa2_training.data.sim_collect:main",
             "vjepa2-pretrain = vjepa2_training.train.pretrain:main",
             "vjepa2-train-ac = vjepa2_training.train.train_ac:main",
             "vjepa2-train-probe = vjepa2_training.train.probe:main",

@@ -40,7 +40,12 @@ PHYSICS_DT = 0.002  # [s]
 EXTERIOR = "exterior"
 EXTERIOR_2 = "exterior_2"
 WRIST = "wrist"
-CAMERAS = (EXTERIOR, EXTERIOR_2, WRIST)
+FRONT_LEFT = "front_left"
+FRONT_RIGHT = "front_right"
+CAMERAS = (EXTERIOR, EXTERIOR_2, WRIST, FRONT_LEFT, FRONT_RIGHT)
+# [m] TCP box that FRONT_LEFT and FRONT_RIGHT frame (inside the command workspace): sim play data, reach goals.
+REACH_BOX_MIN = (0.36, -0.16, 0.08)
+REACH_BOX_MAX = (0.60, 0.16, 0.32)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,12 @@ CAMERA_SPECS = (
     CameraSpec(EXTERIOR_2, "world", pos=(0.45, -1.05, 0.72), target=(0.40, 0.0, 0.24), fovy=60.0),
     # Wrist camera on the hand's side, looking along the approach axis (+z of the hand) at the fingers.
     CameraSpec(WRIST, "hand", pos=(0.08, 0.0, 0.0), target=(0.02, 0.0, 0.2), fovy=70.0, up=(1.0, 0.0, 0.0)),
+    # A stereo pair in front of the robot, left and right of it and above, 0.8 m from REACH_BOX, 67 deg apart
+    # (one camera alone cannot see motion along its own viewing ray). The TCP and the hand above it stay >= 15
+    # px inside each frame over the box; at 208 px a 4 cm move along x / y / z is 10.0 / 10.9 / 10.6 px
+    # (medians over the box; minimum 8 px) in each.
+    CameraSpec(FRONT_LEFT, "world", pos=(1.0, 0.45, 0.65), target=(0.48, 0.0, 0.22), fovy=45.0),
+    CameraSpec(FRONT_RIGHT, "world", pos=(1.0, -0.45, 0.65), target=(0.48, 0.0, 0.22), fovy=45.0),
 )
 
 

@@ -695,14 +695,17 @@ class FrankaSim:
         ee_pos: Sequence[float],
         ee_quat: Sequence[float] | None = None,
         gripper: float | None = None,
-        camera: str = scene.EXTERIOR,
+        camera: str | Sequence[str] = scene.EXTERIOR,
     ) -> np.ndarray:
         """Image of the scene with the TCP at a goal pose; the live state is unchanged afterwards.
 
-        The arm is placed kinematically (IK, no physics) and objects stay where they are. Raises
-        :class:`CommandError` if the pose is outside the workspace or not reachable.
+        The arm is placed kinematically (IK, no physics) and objects stay where they are. Several cameras give
+        their images side by side (one IK solve for all). Raises :class:`CommandError` if the pose is outside
+        the workspace or not reachable.
         """
-        self._check_camera(camera)
+        cameras = [camera] if isinstance(camera, str) else list(camera)
+        for name in cameras:
+            self._check_camera(name)
         pos = finite_vector("goal position", ee_pos, 3)
         if not in_workspace(pos, self.limits):
             raise CommandError(
@@ -727,7 +730,7 @@ class FrankaSim:
             d.qpos[self._arm_q] = sol.q
             d.qpos[self._finger_q] = (1.0 - closure) * scene.FINGER_MAX
             mujoco.mj_forward(m, d)
-            return self._render_call(camera, segmentation=False)
+            return np.concatenate([self._render_call(name, segmentation=False) for name in cameras], axis=1)
         finally:
             mujoco.mj_copyData(d, m, self._backup)
 
