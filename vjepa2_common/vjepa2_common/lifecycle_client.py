@@ -73,7 +73,7 @@ class LifecycleClient:
     def state(self) -> str:
         """The node's current state label: unconfigured, inactive, active or finalized."""
         self.wait_for_services()
-        return call_service(self._node, self._get, GetState.Request(), self.timeout).current_state.label
+        return call_service(self._node, self._get, GetState.Request(), self.timeout, attempts=3).current_state.label
 
     def change(self, transition: str) -> str:
         """Run ``transition`` (a name in TRANSITIONS); return the new state or raise TransitionFailed."""

@@ -88,12 +88,16 @@ def embedding_pooled(msg: Any) -> np.ndarray:
     return values
 
 
-def call_service(node: Any, client: Any, request: Any, timeout_s: float) -> Any:
+def call_service(node: Any, client: Any, request: Any, timeout_s: float, *, attempts: int = 1) -> Any:
     """Call ``client``'s service and block until the response; TimeoutError naming the service after ``timeout_s``.
 
     Waits for the service to appear first (within the same ``timeout_s``). ``node`` must be spun by an
     executor in another thread; never call this from one of ``node``'s own callbacks in a
     mutually exclusive group that the response needs.
+
+    ``attempts`` > 1 re-sends the request when a reply does not come within ``timeout_s / attempts``: only for
+    idempotent requests (e.g. ``get_state``). Right after discovery, DDS can drop a reply because the server has
+    not matched the client's response reader yet ("failed to send response (timeout)").
     """
     import time
 
@@ -103,10 +107,13 @@ def call_service(node: Any, client: Any, request: Any, timeout_s: float) -> Any:
             f"service {client.srv_name} did not appear within {timeout_s:g} s; is its node running (on this "
             "ROS_DOMAIN_ID)?"
         )
-    done = threading.Event()
-    future = client.call_async(request)
-    future.add_done_callback(lambda _f: done.set())
-    if not done.wait(max(0.0, deadline - time.monotonic())):
+    attempts = max(1, attempts)
+    for attempt in range(attempts):
+        done = threading.Event()
+        future = client.call_async(request)
+        future.add_done_callback(lambda _f, done=done: done.set())
+        left = max(0.0, deadline - time.monotonic())
+        if done.wait(left / (attempts - attempt)):
+            return future.result()
         client.remove_pending_request(future)
-        raise TimeoutError(f"no response from {client.srv_name} within {timeout_s:g} s (node {node.get_name()})")
-    return future.result()
+    raise TimeoutError(f"no response from {client.srv_name} within {timeout_s:g} s (node {node.get_name()})")
