@@ -22,11 +22,6 @@ COMMAND_INTERFACES = ("execute_action", "servo_twist", "pose_target")
 STATE_TYPES = ("PoseStamped", "TransformStamped")
 
 
-def _relative(name: str) -> str:
-    """A default name relative to the node's namespace (the same as vjepa2_common.names in the root namespace)."""
-    return name.lstrip("/")
-
-
 _CEM = CEMConfig()
 
 
@@ -185,18 +180,20 @@ class TopicParams:
     """Relative names resolve in the planner's namespace (``vjepa2-launch plan namespace:=robot1``)."""
 
     embedding: str = param(
-        _relative(names.EMBEDDING_TOPIC), "vjepa2_msgs/Embedding of the camera (encoder node output)", configure=True
+        names.relative(names.EMBEDDING_TOPIC),
+        "vjepa2_msgs/Embedding of the camera (encoder node output)",
+        configure=True,
     )
     image: str = param(
-        _relative(names.CAMERA_IMAGE_TOPIC),
+        names.relative(names.CAMERA_IMAGE_TOPIC),
         "sensor_msgs/Image of the camera, for the debug image ('' = none)",
         configure=True,
     )
     state: str = param(
-        _relative(names.CURRENT_POSE_TOPIC), "End-effector pose in base_frame (type: state_type)", configure=True
+        names.relative(names.CURRENT_POSE_TOPIC), "End-effector pose in base_frame (type: state_type)", configure=True
     )
     gripper_state: str = param(
-        _relative(names.GRIPPER_JOINT_STATES_TOPIC),
+        names.relative(names.GRIPPER_JOINT_STATES_TOPIC),
         "sensor_msgs/JointState of the fingers ('' = gripper state 0)",
         configure=True,
     )
@@ -206,15 +203,15 @@ class TopicParams:
         configure=True,
     )
     twist: str = param(
-        _relative(names.SERVO_TWIST_TOPIC),
+        names.relative(names.SERVO_TWIST_TOPIC),
         "servo_twist: geometry_msgs/TwistStamped output (MoveIt Servo)",
         configure=True,
     )
     pose_target: str = param(
-        _relative(names.SERVO_POSE_TOPIC), "pose_target: geometry_msgs/PoseStamped output", configure=True
+        names.relative(names.SERVO_POSE_TOPIC), "pose_target: geometry_msgs/PoseStamped output", configure=True
     )
     estop: str = param(
-        _relative(names.ESTOP_TOPIC),
+        names.relative(names.ESTOP_TOPIC),
         "std_msgs/Bool e-stop input: true latches a stop until ~/reset_estop",
         configure=True,
     )
@@ -223,17 +220,17 @@ class TopicParams:
 @dataclass
 class ServiceParams:
     encode_image: str = param(
-        _relative(names.ENCODE_IMAGE_SERVICE),
+        names.relative(names.ENCODE_IMAGE_SERVICE),
         "vjepa2_msgs/EncodeImage of the encoder node (goal images)",
         configure=True,
     )
     execute_action: str = param(
-        _relative(names.SIM_EXECUTE_ACTION_SERVICE),
+        names.relative(names.SIM_EXECUTE_ACTION_SERVICE),
         "execute_action: vjepa2_msgs/ExecuteAction (blocking motion)",
         configure=True,
     )
     stop: str = param(
-        _relative(names.SIM_STOP_SERVICE),
+        names.relative(names.SIM_STOP_SERVICE),
         "std_srvs/Trigger that halts the robot (cancel, watchdog; '' = none)",
         configure=True,
     )
