@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,6 @@ from .loop import (
     GoalResult,
     GoalStopped,
     LoopError,
-    LoopSettings,
     Motion,
     Observation,
     Outcome,
@@ -58,13 +57,12 @@ from .loop import (
     Status,
     run_goal,
 )
-from .params import PlannerParams
+from .params import NODE_NAME, PlannerParams
 from .safety import NS_PER_S, SafeAction, SafetyLayer
 from .servo import ServoGains, TwistStreamer, pose_error
 from .visuals import debug_image, planned_path
-from .world_model import EmbeddingMismatch, Plan, PlannerModel, PredictorSpec
+from .world_model import EmbeddingMismatch, Plan, PlannerModel
 
-NODE_NAME = "vjepa2_planner"
 _THROTTLE_S = 2.0
 _WATCHDOG_PERIOD_S = 0.02
 _ENCODE_ATTEMPT_S = 5.0  # one encode_image request; lost requests are sent again until service_timeout_s
@@ -163,16 +161,9 @@ class PlannerNode(ManagedNode):
     # ------------------------------------------------------------------------------------------ lifecycle
     def do_configure(self) -> None:
         s = self.settings = read_parameters(self, PlannerParams)
-        s.cem.config().validate()
-        if s.predictor.torch_threads:
-            import torch
-
-            torch.set_num_threads(s.predictor.torch_threads)
-        p = s.predictor
-        spec = PredictorSpec(**{f.name: getattr(p, f.name) for f in fields(PredictorSpec)})
         started = time.monotonic()
-        self._model = PlannerModel(spec, expected_model_id=s.encoder_model_id)
-        if p.checkpoint == "random":
+        self._model = s.load_model()
+        if s.predictor.checkpoint == "random":
             self.get_logger().warning("predictor.checkpoint is 'random': plans come from untrained weights")
         self.get_logger().info(
             f"loaded {self._model.model_id} ({self._model.dim}-dim tokens on a {self._model.grid[1]}x"
@@ -588,14 +579,8 @@ class PlannerNode(ManagedNode):
         except (LoopError, EmbeddingMismatch, ValueError) as exc:
             return GoalResult(Outcome.ERROR, str(exc))
         self._energies, self._goal_rgb = [], goals[-1].rgb
-        self._tolerance = request.energy_tolerance or s.energy_tolerance
-        settings = LoopSettings(
-            energy_tolerance=self._tolerance,
-            max_steps=request.max_steps or s.max_steps,
-            cem=s.cem.config(),
-            seed=s.cem.seed,
-            warm_start=s.cem.warm_start,
-        )
+        settings = s.loop_settings(request.energy_tolerance, request.max_steps)
+        self._tolerance = settings.energy_tolerance
         io.goals = goals
         result = run_goal(
             [g.tokens for g in goals],
