@@ -58,6 +58,13 @@ ENCODER_NODE = "vjepa2_encoder"
 EMBEDDING_TOPIC = "/embedding"
 ENCODE_IMAGE_SERVICE = f"/{ENCODER_NODE}/encode_image"
 
+# ---------------------------------------------------------------------------------- vjepa2_planner
+PLANNER_NODE = "vjepa2_planner"
+#: vjepa2_msgs/action/PlanToGoal
+PLANNER_PLAN_ACTION = f"/{PLANNER_NODE}/plan_to_goal"
+PLANNER_SET_GOAL_SERVICE = f"/{PLANNER_NODE}/set_goal"
+PLANNER_RESET_ESTOP_SERVICE = f"/{PLANNER_NODE}/reset_estop"
+
 # ---------------------------------------------------------------------------------- safety
 #: std_msgs/Bool, latched: true stops every motion command until false is published again
 ESTOP_TOPIC = "/vjepa2/estop"

@@ -29,8 +29,6 @@ from .loop import LoopSettings
 from .safety import SafetyLayer
 from .world_model import PlannerModel, PredictorSpec
 
-#: the planner node's name: its section of a parameter file
-NODE_NAME = "vjepa2_planner"
 COMMAND_INTERFACES = ("execute_action", "servo_twist", "pose_target")
 STATE_TYPES = ("PoseStamped", "TransformStamped")
 
@@ -340,9 +338,10 @@ def read_params_file(path: str | Path | None, overrides: Mapping[str, Any] | Non
     """The planner's parameters, ROS-free, as the node would read them from the parameter file ``path`` (the
     sections that apply to ``vjepa2_planner``; None: the schema defaults) with ``overrides`` (``{dotted.name:
     value}``, like ``-p``) on top. ValueError names the file and every unknown or invalid parameter."""
-    values = dict(parameter_file_values(path, NODE_NAME)) if path is not None else {}
+    node = names.PLANNER_NODE
+    values = dict(parameter_file_values(path, node)) if path is not None else {}
     values.update(overrides or {})
-    source = f"parameter file '{path}' [{NODE_NAME}]" if path is not None else f"{NODE_NAME} parameters"
+    source = f"parameter file '{path}' [{node}]" if path is not None else f"{node} parameters"
     if overrides:
         source += f" with overrides {', '.join(overrides)}"
     return settings_from_values(PlannerParams, values, source=source, ignore=OTHER_NODE_PARAMETERS)
