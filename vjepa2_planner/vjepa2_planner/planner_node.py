@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,6 @@ from .loop import (
     GoalResult,
     GoalStopped,
     LoopError,
-    LoopSettings,
     Motion,
     Observation,
     Outcome,
@@ -63,7 +62,7 @@ from .params import PlannerParams
 from .safety import NS_PER_S, SafeAction, SafetyLayer
 from .servo import ServoGains, TwistStreamer, pose_error
 from .visuals import debug_image, planned_path
-from .world_model import EmbeddingMismatch, Plan, PlannerModel, PredictorSpec
+from .world_model import EmbeddingMismatch, Plan, PlannerModel
 
 NODE_NAME = names.PLANNER_NODE
 _THROTTLE_S = 2.0
@@ -164,16 +163,9 @@ class PlannerNode(ManagedNode):
     # ------------------------------------------------------------------------------------------ lifecycle
     def do_configure(self) -> None:
         s = self.settings = read_parameters(self, PlannerParams)
-        s.cem.config().validate()
-        if s.predictor.torch_threads:
-            import torch
-
-            torch.set_num_threads(s.predictor.torch_threads)
-        p = s.predictor
-        spec = PredictorSpec(**{f.name: getattr(p, f.name) for f in fields(PredictorSpec)})
         started = time.monotonic()
-        self._model = PlannerModel(spec, expected_model_id=s.encoder_model_id)
-        if p.checkpoint == "random":
+        self._model = s.load_model()
+        if s.predictor.checkpoint == "random":
             self.get_logger().warning("predictor.checkpoint is 'random': plans come from untrained weights")
         self.get_logger().info(
             f"loaded {self._model.model_id} ({self._model.dim}-dim tokens on a {self._model.grid[1]}x"
@@ -589,14 +581,8 @@ class PlannerNode(ManagedNode):
         except (LoopError, EmbeddingMismatch, ValueError) as exc:
             return GoalResult(Outcome.ERROR, str(exc))
         self._energies, self._goal_rgb = [], goals[-1].rgb
-        self._tolerance = request.energy_tolerance or s.energy_tolerance
-        settings = LoopSettings(
-            energy_tolerance=self._tolerance,
-            max_steps=request.max_steps or s.max_steps,
-            cem=s.cem.config(),
-            seed=s.cem.seed,
-            warm_start=s.cem.warm_start,
-        )
+        settings = s.loop_settings(request.energy_tolerance, request.max_steps)
+        self._tolerance = settings.energy_tolerance
         io.goals = goals
         result = run_goal(
             [g.tokens for g in goals],
