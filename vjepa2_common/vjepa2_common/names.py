@@ -63,6 +63,9 @@ ENCODE_IMAGE_SERVICE = f"/{ENCODER_NODE}/encode_image"
 ESTOP_TOPIC = "/vjepa2/estop"
 #: diagnostic_msgs/DiagnosticArray of every node
 DIAGNOSTICS_TOPIC = "/diagnostics"
+#: rosgraph_msgs/Clock: the time of nodes running with use_sim_time (the bag player, vjepa2_sim with publish_clock)
+CLOCK_TOPIC = "/clock"
 
 # ---------------------------------------------------------------------------------- vjepa2_training
 RECORDER_NODE = "vjepa2_recorder"
+BAG_PLAYER_NODE = "vjepa2_bag_player"
