@@ -44,6 +44,7 @@ from vjepa2_common.qos import QOS_CHOICES, qos_from_name
 
 from .bagio import check_bag_files, open_bag
 from .recorder_node import message_class
+from .ros_cli import parameter_overrides, split_ros_args, with_overrides
 
 HEADER_TYPE = "std_msgs/msg/Header"
 PLAYING_LINE = "vjepa2_bag_player: playing"
@@ -508,11 +509,7 @@ class BagPlayerNode(Node):
 # ---------------------------------------------------------------------------------------------- CLI
 def parse_args(argv: list[str]) -> list[str]:
     """CLI options -> ROS arguments (``-p`` overrides); anything after ``--ros-args`` is passed on unchanged."""
-    if "--ros-args" in argv:
-        cut = argv.index("--ros-args")
-        own, ros = argv[:cut], argv[cut:]
-    else:
-        own, ros = argv, []
+    own, ros = split_ros_args(argv)
     parser = argparse.ArgumentParser(
         prog="vjepa2-play",
         description="Play a rosbag2 (mcap or sqlite3) onto ROS topics, with /clock for use_sim_time.",
@@ -532,23 +529,7 @@ def parse_args(argv: list[str]) -> list[str]:
     parser.add_argument("--delay", type=float, help="seconds to wait before the first message")
     parser.add_argument("--exit-when-done", action="store_true", default=None, help="end after the last message")
     args = parser.parse_args(own)
-    renames = {"start_offset": "start_offset_s", "delay": "delay_s"}
-    overrides: list[str] = []
-    for name, value in vars(args).items():
-        if value is None:
-            continue
-        if isinstance(value, list):
-            text = "[" + ",".join(f"'{v}'" for v in value) + "]"
-        elif isinstance(value, bool):
-            text = str(value).lower()
-        elif isinstance(value, float):
-            text = repr(value)
-        else:
-            text = str(value) if value != "" else "''"
-        overrides += ["-p", f"{renames.get(name, name)}:={text}"]
-    if overrides:
-        ros = ["--ros-args", *overrides, *ros[1:]] if ros else ["--ros-args", *overrides]
-    return ros
+    return with_overrides(ros, parameter_overrides(vars(args), {"start_offset": "start_offset_s", "delay": "delay_s"}))
 
 
 def main(argv: list[str] | None = None) -> int:
