@@ -332,6 +332,9 @@ class BagPlayerNode(Node):
     # ------------------------------------------------------------------------------------------ services
     def _on_pause(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._cv:
+            if self._state in ("done", "failed"):
+                response.success, response.message = False, f"nothing to pause: playback {self._state}"
+                return response
             response.success = not self._paused
             response.message = "paused" if response.success else "already paused"
             self._paused = True
