@@ -29,6 +29,7 @@ from vjepa2_common.tools.relay import RelayParams
 from vjepa2_perception.encoder_node import EncoderParams
 from vjepa2_planner.params import PlannerParams
 from vjepa2_sim.sim_node import SimParams
+from vjepa2_training.data.bag_player import BagPlayerParams
 from vjepa2_training.data.recorder_node import RecorderParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +75,14 @@ NODES: dict[str, NodeDocs] = {
         undocumented=frozenset(spec.name for spec in schema_specs(LifecycleParams)),  # "come from ManagedNode"
     ),
     "recorder": NodeDocs((RecorderParams,), ("vjepa2_recorder",), "vjepa2_training/README.md", "## 1. Recording"),
+    "bag_player": NodeDocs(
+        (BagPlayerParams,),
+        ("vjepa2_bag_player",),
+        "vjepa2_training/README.md",
+        "## 1b. Replay",
+        ("vjepa2_training/config/bag_player.yaml",),
+        ("vjepa2_training/config/bag_player.yaml",),
+    ),
     "image_publisher": NodeDocs(
         (ImagePublisherParams,), ("image_publisher", "camera"), "vjepa2_common/README.md", "### `image_publisher`"
     ),

@@ -135,6 +135,7 @@ NODE_WORDS = {
     ("vjepa2_sim", "sim_node"): "simulated Franka",
     ("vjepa2_perception", "encoder_node"): "V-JEPA 2 encoder node",
     ("vjepa2_planner", "planner_node"): "planner node",
+    ("vjepa2_training", "bag_player"): "bag player",
 }
 
 

@@ -119,8 +119,56 @@ def perception(args: dict[str, str]) -> list[NodeSpec]:
     ]
 
 
+def _flag(args: dict[str, str], name: str) -> bool:
+    """A true/false launch argument (ValueError naming it otherwise)."""
+    value = args[name].strip().lower()
+    if value not in ("true", "false"):
+        raise ValueError(f"launch argument {name}:={args[name]!r} must be true or false")
+    return value == "true"
+
+
+@graph(
+    "replay",
+    "A recorded bag played by the bag player (with /clock; the other nodes run on use_sim_time) into the V-JEPA 2 "
+    "encoder node and the planner node in dry run: it plans on the replayed frames and poses and publishes what it "
+    "would command on /vjepa2_planner/planned_action; no robot is commanded.",
+    (
+        Argument("bag", "", "rosbag2 directory to play (mcap or sqlite3, e.g. from vjepa2-record)"),
+        Argument("params_file", config_path("replay.yaml"), "Parameter file for all nodes"),
+        Argument("rate", "1.0", "Playback speed factor", float),
+        Argument("start_offset_s", "0.0", "Start this far into the bag [s]", float),
+        Argument("loop", "false", "Play the bag again and again (true/false)"),
+        Argument("restamp", "false", "Shift header stamps and /clock to the current time (true/false)"),
+        Argument("paused", "false", "Start paused; call /vjepa2_bag_player/resume to play (true/false)"),
+    ),
+)
+def replay(args: dict[str, str]) -> list[NodeSpec]:
+    params = [args["params_file"]]
+    player = {
+        "bag": args["bag"],
+        "rate": float(args["rate"]),
+        "start_offset_s": float(args["start_offset_s"]),
+        "loop": _flag(args, "loop"),
+        "restamp": _flag(args, "restamp"),
+        "start_paused": _flag(args, "paused"),
+    }
+    return [
+        # vjepa2_training: the bag's camera, pose and gripper topics (and /clock) as they were recorded
+        NodeSpec("vjepa2_training", "bag_player", "vjepa2_bag_player", parameters=[*params, player], required=True),
+        NodeSpec(
+            "vjepa2_perception",
+            "encoder_node",
+            "vjepa2_encoder",
+            parameters=params,
+            remappings=[("image", "camera/image_raw"), ("image/compressed", "camera/image_raw/compressed")],
+        ),
+        # command_interface: dry_run in replay.yaml: plans go to ~/planned_action only
+        NodeSpec("vjepa2_planner", "planner_node", "vjepa2_planner", parameters=params),
+    ]
+
+
 #: Every graph, by name: what ``vjepa2-launch`` and ``launch/*.launch.py`` start.
-GRAPHS: dict[str, Graph] = {g.name: g for g in (camera_relay, plan, perception)}
+GRAPHS: dict[str, Graph] = {g.name: g for g in (camera_relay, plan, perception, replay)}
 
 
 def get_graph(name: str) -> Graph:

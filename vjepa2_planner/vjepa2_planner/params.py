@@ -29,7 +29,9 @@ from .loop import LoopSettings
 from .safety import SafetyLayer
 from .world_model import PlannerModel, PredictorSpec
 
-COMMAND_INTERFACES = ("execute_action", "servo_twist", "pose_target")
+#: dry_run commands nothing: each action (after the safety layer) is only published on ~/planned_action
+DRY_RUN = "dry_run"
+COMMAND_INTERFACES = ("execute_action", "servo_twist", "pose_target", DRY_RUN)
 STATE_TYPES = ("PoseStamped", "TransformStamped")
 
 
@@ -265,7 +267,8 @@ class PlannerParams:
     max_steps: int = param(20, "Most executed actions per goal (goal's max_steps 0 = this)", min=1, max=10000)
     command_interface: str = param(
         "execute_action",
-        "execute_action (blocking service) | servo_twist (TwistStamped stream) | pose_target (PoseStamped)",
+        "execute_action (blocking service) | servo_twist (TwistStamped stream) | pose_target (PoseStamped) | "
+        "dry_run (no robot: plans are only published on ~/planned_action, e.g. on a replayed bag)",
         choices=COMMAND_INTERFACES,
         configure=True,
     )
