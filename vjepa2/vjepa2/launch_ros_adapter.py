@@ -21,8 +21,12 @@ def launch_description(graph_name: str) -> Any:
 
     def start_nodes(context: Any) -> list[Any]:
         values = {a.name: LaunchConfiguration(a.name).perform(context) for a in graph.arguments}
+        specs = graph.nodes(values)
+        problem = graph.not_installed(specs)
+        if problem:
+            raise RuntimeError(problem)
         actions: list[Any] = []
-        for spec in graph.nodes(values):
+        for spec in specs:
             # In docker/, nodes run in the workspace venv while ros2 launch runs on the image's Python.
             node_pythonpath = os.environ.get("VJEPA2_NODE_PYTHONPATH")
             node_env = {"PYTHONPATH": node_pythonpath} if node_pythonpath else None
@@ -31,7 +35,7 @@ def launch_description(graph_name: str) -> Any:
                 executable=spec.executable,
                 name=spec.name,
                 namespace=spec.namespace or None,
-                parameters=list(spec.parameters),
+                parameters=spec.resolved_parameters(),  # package files found, xacro run, YAML read
                 remappings=list(spec.remappings),
                 arguments=list(spec.arguments),
                 output="screen",
