@@ -121,7 +121,8 @@ def test_plan_to_goal_through_the_franky_bridge(
     final = poses.wait_for(1)[-1].pose.position
     errors = motion_errors(steps, np.array([final.x, final.y, final.z]))
     commanded = [float(np.linalg.norm(s.chosen_action[:3])) for s in steps]
-    print(f"franky graph: commanded steps {np.round(commanded, 4)} m, landed within {np.round(errors, 4)} m")
+    errors_mm = np.array(errors) * 1e3
+    print(f"franky graph: commanded steps {np.round(commanded, 4)} m, landed within {np.round(errors_mm, 2)} mm")
     assert max(commanded) > 0.005, "CEM chose no motion: the test shows nothing"
     assert max(errors) < 0.003  # the bridge's position_tolerance is 2 mm
     assert runner.alive() and "Traceback" not in runner.output()

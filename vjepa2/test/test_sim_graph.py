@@ -88,6 +88,7 @@ def test_sim_graph_executes_planned_steps(launcher: ProcessLauncher, ros: RosHar
             f"encoder_checkpoint:={checkpoint}",
             "predictor_checkpoint:=random",
             "command_interface:=execute_action",
+            "camera:=exterior",
             f"namespace:={NS.strip('/')}",
         ],
         label="runner",
@@ -113,7 +114,8 @@ def test_sim_graph_executes_planned_steps(launcher: ProcessLauncher, ros: RosHar
     final = poses.wait_for(1, predicate=lambda m: m.header.stamp.sec > 0)[-1].pose.position
     errors = motion_errors(steps, np.array([final.x, final.y, final.z]))
     commanded = [float(np.linalg.norm(s.chosen_action[:3])) for s in steps]
-    print(f"sim graph: commanded steps {np.round(commanded, 4)} m, landed within {np.round(errors, 4)} m")
+    errors_mm = np.array(errors) * 1e3
+    print(f"sim graph: commanded steps {np.round(commanded, 4)} m, landed within {np.round(errors_mm, 2)} mm")
     assert max(commanded) > 0.005, "CEM chose no motion: the test shows nothing"
     assert max(errors) < 0.003
     assert runner.alive() and "Traceback" not in runner.output()

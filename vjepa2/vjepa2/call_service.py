@@ -93,10 +93,11 @@ class ServiceCaller(Node):
         request = build_request(srv, s.request)
         self.exit_code = 1
         self._client = self.create_client(srv, s.service)
+        self._service = self.resolve_service_name(s.service)
         threading.Thread(target=self._call, args=(request, s.timeout_s), daemon=True).start()
 
     def _call(self, request: Any, timeout_s: float) -> None:
-        name = self._client.srv_name
+        name = self._service
         try:
             response = call_service(self, self._client, request, timeout_s)
         except TimeoutError as exc:

@@ -185,8 +185,9 @@ def plan(args: dict[str, str]) -> list[NodeSpec]:
         COMMAND_INTERFACE,
         Argument(
             "camera",
-            "exterior",
-            "The simulator camera that feeds perception (one of the file's cameras), remapped to camera_topic",
+            "stereo",
+            "The simulator camera that feeds perception, one of the parameter file's cameras (sim.yaml: stereo, the "
+            "tiled front_left | front_right view of the demo model), remapped to camera_topic",
         ),
         namespace_argument(),
     ),
