@@ -10,23 +10,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import yaml
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import Image
 from vjepa2_franka.testing import SIM_BRIDGE_PARAMS, FrankySim, running_franky_sim
 
-from vjepa2.runner import NoAliasDumper
-from vjepa2.testing import PlannerClient, executed_steps, motion_errors
+from vjepa2.testing import (
+    TINY_CROP,
+    PlannerClient,
+    executed_steps,
+    motion_errors,
+    tiny_encoder,
+    tiny_planning_params,
+    write_params,
+)
 from vjepa2_common import names
 from vjepa2_common.qos import qos_from_name
 from vjepa2_common.testing import ProcessLauncher, RosHarness
-from vjepa2_core.checkpoint import save_pretrained
-from vjepa2_core.models import EncoderConfig, VisionEncoder
 from vjepa2_msgs.action import PlanToGoal
 
-CROP = 64  # 4 x 4 tokens of 16 px
-DIM = 32
 START_TIMEOUT_S = 180.0  # franky-sim, the bridge and two torch processes starting at once on two busy cores
 STEPS = 2
 #: franky-sim starts its TCP at (0.554, 0, 0.521) m: a box around it that leaves every planned step room; steps of at
@@ -44,49 +45,14 @@ def franky_sim(tmp_path: Path) -> Iterator[FrankySim]:
         yield sim
 
 
-def tiny_params(path: Path) -> Path:
-    """franky.yaml's roles with franky-sim's bridge settings and tiny models (franky.yaml is for a real robot)."""
-    params = {
-        "/**/franky_bridge": {**SIM_BRIDGE_PARAMS, "dynamics_factor": 0.5, **LIMITS},
-        "/**/vjepa2_encoder": {
-            "autostart": True,
-            "crop_size": CROP,
-            "output.normalize": True,
-            "output.pooled": False,
-            "model.torch_threads": 1,
-        },
-        "/**/vjepa2_planner": {
-            "autostart": True,
-            "diagnostics_period_s": 0.5,
-            "predictor.enc_embed_dim": DIM,
-            "predictor.embed_dim": 32,
-            "predictor.depth": 1,
-            "predictor.num_heads": 2,
-            "predictor.grid_size": CROP // 16,
-            "predictor.torch_threads": 1,
-            "cem.samples": 12,
-            "cem.iterations": 2,
-            "cem.top_k": 3,
-            "cem.plan_gripper": False,  # the arm is what this test measures
-            "energy_tolerance": 1e-6,  # random models: never reached, so the goal runs its max_steps
-            "stale_after_s": 5.0,  # wall clock on a loaded 2-core machine (the watchdog has its own tests)
-            "observation_timeout_s": 30.0,
-            "step_timeout_s": 60.0,
-            "publish_markers": False,
-            **LIMITS,
-        },
-    }
-    sections = {node: {"ros__parameters": values} for node, values in params.items()}
-    path.write_text(yaml.dump(sections, Dumper=NoAliasDumper))  # rcl reads no YAML aliases
-    return path
-
-
 def test_plan_to_goal_through_the_franky_bridge(
     franky_sim: FrankySim, launcher: ProcessLauncher, ros: RosHarness, tmp_path: Path
 ) -> None:
-    torch.manual_seed(0)
-    encoder = VisionEncoder(EncoderConfig(embed_dim=DIM, depth=1, num_heads=2, img_size=CROP, name="vit_tiny"))
-    checkpoint = save_pretrained(encoder, tmp_path / "tiny_encoder")
+    checkpoint = tiny_encoder(tmp_path / "tiny_encoder")
+    # franky.yaml's three roles with franky-sim's bridge settings and tiny models (franky.yaml is for a real robot)
+    planning = tiny_planning_params(observation_timeout_s=30.0, step_timeout_s=60.0, **LIMITS)
+    bridge = {**SIM_BRIDGE_PARAMS, "dynamics_factor": 0.5, **LIMITS}
+    params = write_params(tmp_path / "franky_tiny.yaml", {"/**/franky_bridge": bridge, **planning})
     planner = PlannerClient(ros)
     frames = ros.collect(Image, names.CAMERA_IMAGE_TOPIC, qos_from_name("sensor_data"))
     poses = ros.collect(PoseStamped, names.CURRENT_POSE_TOPIC, qos_from_name("sensor_data", depth=1))
@@ -94,14 +60,14 @@ def test_plan_to_goal_through_the_franky_bridge(
         "vjepa2_common",
         "image_publisher",
         name="camera",
-        params={"rate_hz": 10.0, "height": CROP, "width": CROP},
+        params={"rate_hz": 10.0, "height": TINY_CROP, "width": TINY_CROP},
         remaps={"image": names.CAMERA_IMAGE_TOPIC},
     )
     runner = launcher.start(
         [
             "vjepa2-launch",
             "franky",
-            f"params_file:={tiny_params(tmp_path / 'franky_tiny.yaml')}",
+            f"params_file:={params}",
             "robot_ip:=127.0.0.1",
             f"encoder_checkpoint:={checkpoint}",
             "predictor_checkpoint:=random",

@@ -7,75 +7,43 @@ import copy
 from pathlib import Path
 
 import numpy as np
-import torch
-import yaml
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from vjepa2.runner import NoAliasDumper
-from vjepa2.testing import PlannerClient, executed_steps, motion_errors
+from vjepa2.testing import (
+    TINY_CROP,
+    PlannerClient,
+    executed_steps,
+    motion_errors,
+    tiny_encoder,
+    tiny_planning_params,
+    write_params,
+)
 from vjepa2_common import names
 from vjepa2_common.qos import qos_from_name
 from vjepa2_common.testing import ProcessLauncher, RosHarness
-from vjepa2_core.checkpoint import save_pretrained
-from vjepa2_core.models import EncoderConfig, VisionEncoder
 from vjepa2_msgs.action import PlanToGoal
 from vjepa2_msgs.srv import RenderGoal
 
 NS = "/sim1"
-CROP = 64  # 4 x 4 tokens of 16 px
-DIM = 32
 START_TIMEOUT_S = 180.0  # MuJoCo and two torch processes starting at once on two busy cores
 STEPS = 2
-
-
-def tiny_params(path: Path) -> Path:
-    """A parameter file for the sim graph's three nodes with tiny sizes (the shipped sim.yaml runs real models)."""
-    params = {
-        "/**/franka_sim": {
-            "image_width": CROP,
-            "image_height": CROP,
-            "camera_rate": 10.0,
-            "cameras": ["exterior"],
-            "randomize": False,
-            "seed": 1,
-            "render_geometry": "collision",
-        },
-        "/**/vjepa2_encoder": {
-            "autostart": True,
-            "crop_size": CROP,
-            "output.normalize": True,
-            "output.pooled": False,
-            "model.torch_threads": 1,
-        },
-        "/**/vjepa2_planner": {
-            "autostart": True,
-            "diagnostics_period_s": 0.5,
-            "predictor.enc_embed_dim": DIM,
-            "predictor.embed_dim": 32,
-            "predictor.depth": 1,
-            "predictor.num_heads": 2,
-            "predictor.grid_size": CROP // 16,
-            "predictor.torch_threads": 1,
-            "cem.samples": 12,
-            "cem.iterations": 2,
-            "cem.top_k": 3,
-            "cem.plan_gripper": False,
-            "energy_tolerance": 1e-6,  # random models: never reached, so the goal runs its max_steps
-            "stale_after_s": 5.0,  # wall clock on a loaded 2-core machine (the watchdog has its own tests)
-            "publish_markers": False,
-        },
-    }
-    sections = {node: {"ros__parameters": values} for node, values in params.items()}
-    path.write_text(yaml.dump(sections, Dumper=NoAliasDumper))  # rcl reads no YAML aliases
-    return path
+#: the simulator's part of the tiny parameter file (the shipped sim.yaml runs the demo model on its stereo camera)
+SIM = {
+    "image_width": TINY_CROP,
+    "image_height": TINY_CROP,
+    "camera_rate": 10.0,
+    "cameras": ["exterior"],
+    "randomize": False,
+    "seed": 1,
+    "render_geometry": "collision",
+}
 
 
 def test_sim_graph_executes_planned_steps(launcher: ProcessLauncher, ros: RosHarness, tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    encoder = VisionEncoder(EncoderConfig(embed_dim=DIM, depth=1, num_heads=2, img_size=CROP, name="vit_tiny"))
-    checkpoint = save_pretrained(encoder, tmp_path / "tiny_encoder")
+    checkpoint = tiny_encoder(tmp_path / "tiny_encoder")
+    params = write_params(tmp_path / "sim_tiny.yaml", {"/**/franka_sim": SIM, **tiny_planning_params()})
     planner = PlannerClient(ros, f"{NS}/vjepa2_planner")
     poses = ros.collect(PoseStamped, f"{NS}{names.CURRENT_POSE_TOPIC}", qos_from_name("sensor_data", depth=1))
     latched = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -84,7 +52,7 @@ def test_sim_graph_executes_planned_steps(launcher: ProcessLauncher, ros: RosHar
         [
             "vjepa2-launch",
             "sim",
-            f"params_file:={tiny_params(tmp_path / 'sim_tiny.yaml')}",
+            f"params_file:={params}",
             f"encoder_checkpoint:={checkpoint}",
             "predictor_checkpoint:=random",
             "command_interface:=execute_action",

@@ -12,7 +12,6 @@ ignores twists until ``~/switch_command_type`` is called), what a launch file wo
 
 from __future__ import annotations
 
-import importlib
 import sys
 import threading
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any
 
 from rclpy.node import Node
 
-from vjepa2_common.messages import call_service
+from vjepa2_common.messages import call_service, interface_class
 from vjepa2_common.node import run_node
 from vjepa2_common.params import declare_parameters, param
 
@@ -41,13 +40,10 @@ class CallServiceParams:
 
 def service_class(srv_type: str) -> Any:
     """The rclpy service class of ``pkg/srv/Name``; ValueError saying what is wrong."""
-    parts = srv_type.split("/")
-    if len(parts) != 3 or parts[1] != "srv" or not all(parts):
-        raise ValueError(f"parameter 'type' must look like 'pkg/srv/Name', got {srv_type!r}")
     try:
-        return getattr(importlib.import_module(f"{parts[0]}.srv"), parts[2])
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot import service type {srv_type!r} ({exc}); is its package built and sourced?") from exc
+        return interface_class(srv_type, "srv")
+    except ValueError as exc:
+        raise ValueError(f"parameter 'type': {exc}") from None
 
 
 def fill(msg: Any, values: dict[str, Any], where: str) -> Any:

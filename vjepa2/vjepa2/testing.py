@@ -1,14 +1,75 @@
-"""Test helpers of the bringup graphs: a PlanToGoal client on a ``vjepa2_common.testing.RosHarness``, and the
-check that the arm moved as the planner commanded (from the planner's own feedback)."""
+"""Test helpers of the bringup graphs: tiny models and parameter files for the planning graphs, a PlanToGoal
+client on a ``vjepa2_common.testing.RosHarness``, and how far the arm landed from where the planner commanded it
+(from the planner's own feedback)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vjepa2_common import names
 from vjepa2_common.testing import Collector, ManagedProcess, RosHarness, wait_until
+
+#: the tiny models' sizes: 64 px frames -> 4 x 4 tokens of 32 dims
+TINY_CROP = 64
+TINY_DIM = 32
+
+
+def tiny_encoder(directory: Path) -> Path:
+    """A random-weight encoder (32-dim tokens, 64 px) saved as a vjepa2_core checkpoint in ``directory``."""
+    import torch
+
+    from vjepa2_core.checkpoint import save_pretrained
+    from vjepa2_core.models import EncoderConfig, VisionEncoder
+
+    torch.manual_seed(0)
+    config = EncoderConfig(embed_dim=TINY_DIM, depth=1, num_heads=2, img_size=TINY_CROP, name="vit_tiny")
+    return save_pretrained(VisionEncoder(config), directory)
+
+
+def tiny_planning_params(**planner: Any) -> dict[str, dict[str, Any]]:
+    """Parameters of the encoder and the planner node for ``tiny_encoder`` and a random predictor of its size,
+    CEM small enough for a shared CPU; ``planner`` adds to (or overrides) the planner's."""
+    return {
+        "/**/vjepa2_encoder": {
+            "autostart": True,
+            "crop_size": TINY_CROP,
+            "output.normalize": True,
+            "output.pooled": False,
+            "model.torch_threads": 1,
+        },
+        "/**/vjepa2_planner": {
+            "autostart": True,
+            "diagnostics_period_s": 0.5,
+            "predictor.enc_embed_dim": TINY_DIM,
+            "predictor.embed_dim": 32,
+            "predictor.depth": 1,
+            "predictor.num_heads": 2,
+            "predictor.grid_size": TINY_CROP // 16,
+            "predictor.torch_threads": 1,
+            "cem.samples": 12,
+            "cem.iterations": 2,
+            "cem.top_k": 3,
+            "cem.plan_gripper": False,  # the arm is what the graph tests measure
+            "energy_tolerance": 1e-6,  # random models: never reached, so a goal runs its max_steps
+            "stale_after_s": 5.0,  # wall clock on a loaded 2-core machine (the watchdog has its own tests)
+            "publish_markers": False,
+            **planner,
+        },
+    }
+
+
+def write_params(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
+    """A ROS 2 parameter file of ``{section: {dotted.name: value}}`` (no YAML aliases: rcl does not read them)."""
+    import yaml
+
+    from vjepa2.runner import NoAliasDumper
+
+    data = {section: {"ros__parameters": values} for section, values in sections.items()}
+    path.write_text(yaml.dump(data, Dumper=NoAliasDumper))
+    return path
 
 
 class PlannerClient:
