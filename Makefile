@@ -20,7 +20,7 @@ build: setup  ## rebuild the workspace (alias of setup; skips colcon when no bui
 test: setup  ## the whole test suite (runs setup first if needed)
 	@$(ENV) python -m pytest $(PYTEST_ARGS)
 
-demo: setup  ## sim + encoder (random weights): scripted moves to a goal, energy per step; DEMO_ARGS=...
+demo: setup  ## the sim graph (sim + encoder + planner): scripted moves to a goal, energy per step; DEMO_ARGS=...
 	@$(ENV) ./scripts/demo.sh $(DEMO_ARGS)
 
 lint: setup  ## ruff check + ruff format --check over the workspace

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# make demo (see vjepa2/vjepa2/demo.py): the simulated Franka + the V-JEPA 2 encoder node, a goal image,
-# blocking motions scripted by a straight-line controller that knows the goal pose, and the V-JEPA 2 energy to
-# the goal after each step (random encoder weights unless a parameter file gives real ones). The CEM planner
-# that will choose the motions instead is being built. Arguments: make demo DEMO_ARGS="--params-file FILE".
+# make demo (see vjepa2/vjepa2/demo.py): the sim graph (the simulated Franka, the V-JEPA 2 encoder node and the
+# planner node), a goal image, blocking motions scripted by a straight-line controller that knows the goal pose,
+# and the V-JEPA 2 energy to the goal after each step. Arguments: make demo DEMO_ARGS="--params-file FILE".
 set -euo pipefail
 python -m vjepa2.demo "$@"

@@ -1,4 +1,4 @@
-"""make demo's path works end to end: plan graph up, goal image rendered and embedded, energy falls."""
+"""make demo's path works end to end: sim graph up, goal image rendered and embedded, energy falls."""
 
 from __future__ import annotations
 

@@ -1,16 +1,16 @@
 """make demo: the simulated Franka and the V-JEPA 2 encoder node, end to end over ROS 2 (what runs today).
 
-It starts the ``plan`` graph (simulated Franka + V-JEPA 2 encoder node) with the same runner as
+It starts the ``sim`` graph (simulated Franka + V-JEPA 2 encoder node + planner node) with the same runner as
 ``vjepa2-launch``, asks the simulator for a goal image (the camera view with the end effector elsewhere),
 has the encoder node embed it (``~/encode_image``), then drives the arm towards the goal with blocking
 ``~/execute_action`` calls while the encoder embeds the live camera. After every step it prints the V-JEPA 2
 energy between the observation and the goal (the quantity the CEM planner will minimise) and the distance to
 the goal pose, and it writes a picture (goal, start, end, energy curve) under ``outputs/demo/``.
 
-The motions are scripted: a straight-line controller that knows the goal pose. The CEM planner node that
-will choose them from V-JEPA 2-AC predictions (with ``vjepa2-ac-vitg.pt`` or a self-trained predictor) is
-being built. With ``model.checkpoint: random`` (the default) the encoder is untrained, so the energy only
-shows the wiring; give real weights in a parameter file: ``make demo DEMO_ARGS="--params-file FILE"``.
+The motions are scripted: a straight-line controller that knows the goal pose; the graph's CEM planner
+node (which chooses motions from V-JEPA 2-AC predictions when sent a ``PlanToGoal`` goal) is not used here.
+With ``model.checkpoint: random`` the encoder is untrained, so the energy only shows the wiring; give real
+weights in a parameter file: ``make demo DEMO_ARGS="--params-file FILE"``.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def run(opts: argparse.Namespace) -> int:
     overrides = {"params_file": opts.params_file} if opts.params_file else {}
     client = DemoClient()
     with tempfile.TemporaryDirectory() as tmp:
-        runner = GraphRunner(get_graph("plan").nodes(overrides), Path(tmp))
+        runner = GraphRunner(get_graph("sim").nodes(overrides), Path(tmp))
         runner.start()
         try:
             print("demo: waiting for the simulated Franka and the encoder (loading the model) ...", flush=True)
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         help="goal position relative to the start [m] (base frame)",
     )
     parser.add_argument(
-        "--params-file", default="", help="parameter file for the plan graph instead of vjepa2/config/plan.yaml"
+        "--params-file", default="", help="parameter file for the sim graph instead of vjepa2/config/sim.yaml"
     )
     parser.add_argument("--out", default="outputs/demo", help="where the picture goes")
     opts = parser.parse_args(argv)

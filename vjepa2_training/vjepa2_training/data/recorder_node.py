@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import importlib
 import queue
 import sys
 import threading
@@ -31,6 +30,7 @@ from rclpy.node import Node
 
 from vjepa2_common import names
 from vjepa2_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
+from vjepa2_common.messages import interface_class
 from vjepa2_common.node import run_node
 from vjepa2_common.params import declare_parameters, param
 from vjepa2_common.qos import qos_from_name
@@ -96,13 +96,7 @@ class RecorderParams:
 
 def message_class(msgtype: str) -> Any:
     """The rclpy message class of ``pkg/msg/Name``."""
-    parts = msgtype.split("/")
-    if len(parts) != 3 or parts[1] != "msg" or not all(parts):
-        raise ValueError(f"message type must look like 'pkg/msg/Name', got {msgtype!r}")
-    try:
-        return getattr(importlib.import_module(f"{parts[0]}.msg"), parts[2])
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ValueError(f"cannot import message type {msgtype!r} ({err}); is its package built and sourced?") from err
+    return interface_class(msgtype, "msg")
 
 
 class BagThread:
