@@ -58,6 +58,11 @@ ENCODER_NODE = "vjepa2_encoder"
 EMBEDDING_TOPIC = "/embedding"
 ENCODE_IMAGE_SERVICE = f"/{ENCODER_NODE}/encode_image"
 
+# ---------------------------------------------------------------------------------- vjepa2_planner
+PLANNER_NODE = "vjepa2_planner"
+#: vjepa2_msgs/action/PlanToGoal of the planner node (its ``~/plan_to_goal``)
+PLAN_TO_GOAL_ACTION = f"/{PLANNER_NODE}/plan_to_goal"
+
 # ---------------------------------------------------------------------------------- safety
 #: std_msgs/Bool, latched: true stops every motion command until false is published again
 ESTOP_TOPIC = "/vjepa2/estop"

@@ -32,6 +32,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, ColorRGBA, Float64
 from std_srvs.srv import Trigger
 
+from vjepa2_common import names
 from vjepa2_common.diagnostics import ERROR, OK, WARN, LatencyStats, RateMeter
 from vjepa2_common.image import ImageConversionError, image_to_rgb, rgb_to_image
 from vjepa2_common.lifecycle import ManagedNode
@@ -64,7 +65,7 @@ from .servo import ServoGains, TwistStreamer, pose_error
 from .visuals import debug_image, planned_path
 from .world_model import EmbeddingMismatch, Plan, PlannerModel, PredictorSpec
 
-NODE_NAME = "vjepa2_planner"
+NODE_NAME = names.PLANNER_NODE
 _THROTTLE_S = 2.0
 _WATCHDOG_PERIOD_S = 0.02
 _ENCODE_ATTEMPT_S = 5.0  # one encode_image request; lost requests are sent again until service_timeout_s
