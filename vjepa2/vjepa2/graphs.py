@@ -54,7 +54,13 @@ def plan(args: dict[str, str]) -> list[NodeSpec]:
             "franka_sim",
             args["namespace"],
             parameters=params,
-            remappings=[("exterior/image_raw", "camera/image_raw"), ("exterior/camera_info", "camera/camera_info")],
+            remappings=[
+                ("exterior/image_raw", "camera/image_raw"),
+                ("exterior/camera_info", "camera/camera_info"),
+                # the tiled stereo camera of the embedded demo model (params_file:=.../sim.yaml, cameras: [stereo])
+                ("stereo/image_raw", "camera/image_raw"),
+                ("stereo/camera_info", "camera/camera_info"),
+            ],
             required=True,
         ),
         # vjepa2_perception: camera -> V-JEPA 2 embeddings (+ ~/encode_image for goal images)
