@@ -131,13 +131,20 @@ class NodeLog:
 
     def __init__(self, path: Path) -> None:
         self.file: IO[str] = path.open("w")
-        self.failures: list[str] = []
+        self.failures: list[tuple[str, str]] = []  # (node, line) of each line that reports a failure
+        self.last_line: dict[str, str] = {}  # node name -> its newest line
         self.lock = threading.Lock()
 
     def write(self, text: str) -> int:
         with self.lock:
             self.file.write(text)
-            self.failures += [line.strip() for line in text.splitlines() if FAILURE.search(line)]
+            for line in text.splitlines():
+                node, _, rest = line.partition("] ")
+                node = node[1:] if node.startswith("[") else ""
+                if FAILURE.search(line):
+                    self.failures.append((node, rest.strip()))
+                if node and rest.strip():
+                    self.last_line[node] = rest.strip()
         return len(text)
 
     def flush(self) -> None:
@@ -538,10 +545,17 @@ class Demo:
     def check(self) -> None:
         """DemoError if a node reported a failure or a node process ended."""
         if self.log.failures:
-            raise DemoError(f"demo: a node failed: {self.log.failures[0]} (all output: {self.log_path})")
+            node, line = self.log.failures[0]
+            if line.startswith("Traceback"):
+                time.sleep(1.0)  # the exception's own line follows the traceback
+                line = self.log.last_line.get(node, line)
+            raise DemoError(f"demo: {node or 'a node'} failed: {line} (all output: {self.log_path})")
         for spec, proc in self.runner.procs if self.runner else ():
             if proc.poll() is not None:
-                raise DemoError(f"demo: node {spec.name} exited with code {proc.returncode} (output: {self.log_path})")
+                last = self.log.last_line.get(spec.name, "no output")
+                raise DemoError(
+                    f"demo: node {spec.name} exited with code {proc.returncode}: {last} (all output: {self.log_path})"
+                )
 
     def wait_ready(self) -> None:
         from vjepa2_common.lifecycle_client import LifecycleClient
