@@ -24,11 +24,6 @@ STATE_DIM = 7
 ACTION_DIM = 7
 EULER_SEQ = "xyz"  # lower case = extrinsic rotations in scipy
 STATE_LAYOUT = ("x", "y", "z", "rot_x", "rot_y", "rot_z", "gripper")
-#: The V-JEPA 2-AC (DROID) frame crop, ``preprocessing.ACFrameTransform``'s default bounds: frames wider than
-#: AC_MAX_ASPECT : 1 or taller than 1 : AC_MIN_ASPECT are centre-cropped to it before the square resize. A tiled
-#: frame of n square views (n : 1) stays whole with aspect = n. Here, torch-free, for parameter schemas.
-AC_MAX_ASPECT = 1.35
-AC_MIN_ASPECT = 0.75
 
 
 def make_states(positions: np.ndarray, quats_xyzw: np.ndarray, gripper: np.ndarray) -> np.ndarray:

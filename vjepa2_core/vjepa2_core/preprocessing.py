@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .conventions import AC_MAX_ASPECT, AC_MIN_ASPECT
+from .crop_defaults import AC_MAX_ASPECT, AC_MIN_ASPECT
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -32,7 +32,7 @@ from vjepa2_common.messages import embedding_msg, float32_array, stamp_to_ns
 from vjepa2_common.node import run_node
 from vjepa2_common.params import declare_parameters, namespace, param, read_parameters
 from vjepa2_common.qos import QOS_CHOICES, qos_from_name
-from vjepa2_core.conventions import AC_MAX_ASPECT, AC_MIN_ASPECT
+from vjepa2_core.crop_defaults import AC_MAX_ASPECT, AC_MIN_ASPECT
 from vjepa2_core.devices import CANONICAL_DTYPES
 from vjepa2_msgs.msg import Classification, Embedding
 from vjepa2_msgs.srv import EncodeImage

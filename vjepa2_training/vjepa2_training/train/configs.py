@@ -11,9 +11,9 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from vjepa2_core.crop_defaults import AC_MAX_ASPECT, AC_MIN_ASPECT
 from vjepa2_core.devices import canonical_dtype_name, resolve_device
 from vjepa2_core.models import ACPredictorConfig, EncoderConfig, PredictorConfig, encoder_preset
-from vjepa2_core.preprocessing import AC_MAX_ASPECT, AC_MIN_ASPECT
 
 from ..config_io import DERIVED_KEYS
 from .masks import DEFAULT_MASKS, MaskSpec
