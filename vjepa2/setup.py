@@ -13,6 +13,8 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        # the embedded demo model (encoder + AC predictor, MODEL_CARD.md): package://vjepa2/models/demo/...
+        (f"share/{PACKAGE}/models/demo", sorted(glob("models/demo/*"))),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -42,8 +42,9 @@ _CEM = CEMConfig()
 class PredictorParams:
     checkpoint: str = param(
         "",
-        "AC predictor weights: official vjepa2-ac-vitg.pt, a vjepa2_core AC checkpoint (vjepa2-train-ac) or 'random' "
-        "(random weights of the sizes below: tests and set-up checks)",
+        "AC predictor weights: official vjepa2-ac-vitg.pt, a vjepa2_core AC checkpoint (vjepa2-train-ac), a file "
+        "shipped in a package (package://vjepa2/models/demo/predictor.safetensors) or 'random' (random weights of "
+        "the sizes below: tests and set-up checks)",
         configure=True,
     )
     entry: str = param("", "Entry of an official .pt file; '' = predictor", configure=True)
