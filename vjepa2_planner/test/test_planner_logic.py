@@ -181,13 +181,13 @@ def test_rotation_that_tilts_the_tcp_too_far_is_dropped() -> None:
 
 def test_parameter_files_read_without_ros_as_the_node_reads_them(tmp_path: Path) -> None:
     params = read_params_file(ROOT / "vjepa2" / "config" / "plan.yaml", {"cem.samples": 32, "max_steps": 7})
-    assert params.cem.samples == 32 and params.cem.top_k == 8 and params.predictor.embed_dim == 256
+    assert params.cem.samples == 32 and params.cem.top_k == 10 and params.predictor.embed_dim == 1024
     loop = params.loop_settings()
     assert (loop.max_steps, loop.energy_tolerance, loop.cem.samples, loop.warm_start) == (7, 0.2, 32, False)
     goal = params.loop_settings(energy_tolerance=0.05, max_steps=3)  # a goal's own values win
     assert (goal.energy_tolerance, goal.max_steps) == (0.05, 3)
-    assert params.predictor_spec() == PredictorSpec(
-        "random", enc_embed_dim=1024, embed_dim=256, depth=4, num_heads=4, grid_size=16
+    assert params.predictor_spec() == PredictorSpec(  # plan.yaml: a real robot, the released ViT-g predictor's sizes
+        "", enc_embed_dim=1408, embed_dim=1024, depth=24, num_heads=16, grid_size=16, device="cuda", dtype="bfloat16"
     )
     assert read_params_file(None) == PlannerParams()
     with pytest.raises(ValueError, match=r"unknown parameter 'cem.sample' \(did you mean 'cem.samples'\?\)"):
