@@ -4,13 +4,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ENV := source env.sh &&
 PYTEST_ARGS ?=
-# e.g. make demo DEMO_ARGS="--params-file my_plan.yaml --steps 6" (python -m vjepa2.demo --help lists them)
+# e.g. make demo DEMO_ARGS="--goals 5 --seed 1" (python -m vjepa2.demo --help lists them)
 DEMO_ARGS ?=
+# make train-demo-model reads PRETRAIN_STEPS, AC_STEPS, EPISODES, DEVICE, RUN_DIR, ... (scripts/train_demo_model.sh)
 
-.PHONY: help setup build test demo lint format bench lock clean
+.PHONY: help setup build test demo train-demo-model lint format bench lock clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
 
 setup:  ## venv with pinned deps, colcon build, sim assets (idempotent)
 	@./scripts/setup.sh
@@ -20,8 +21,11 @@ build: setup  ## rebuild the workspace (alias of setup; skips colcon when no bui
 test: setup  ## the whole test suite (runs setup first if needed)
 	@$(ENV) python -m pytest $(PYTEST_ARGS)
 
-demo: setup  ## sim + encoder (random weights): scripted moves to a goal, energy per step; DEMO_ARGS=...
+demo: setup  ## the closed loop in sim with the shipped model: 3 goal images reached by CEM; DEMO_ARGS=...
 	@$(ENV) ./scripts/demo.sh $(DEMO_ARGS)
+
+train-demo-model: setup  ## reproduce vjepa2/models/demo/ from nothing (data, encoder, gate, predictor, export)
+	@$(ENV) ./scripts/train_demo_model.sh
 
 lint: setup  ## ruff check + ruff format --check over the workspace
 	@$(ENV) ruff check . && ruff format --check .

@@ -50,12 +50,12 @@ from vjepa2_core.inference import FrameEncoder
 from vjepa2_core.models import VisionEncoder
 from vjepa2_core.planning import energy
 from vjepa2_core.preprocessing import ACFrameTransform
-from vjepa2_sim.scene import REACH_BOX_MAX, REACH_BOX_MIN
+from vjepa2_sim.scene import REACH_BOX_MAX, REACH_BOX_MIN, REACH_SUCCESS_RADIUS, sample_near_goal
 from vjepa2_sim.sim import FrankaSim
 from vjepa2_sim.views import STEREO, render_goal_tiled
 
 MOVES = np.array([[0.0, 0.0, 0.0]] + [s * d * e for d in (0.02, 0.05) for s in (1, -1) for e in np.eye(3)])
-SUCCESS_RADIUS = 0.04  # [m]
+SUCCESS_RADIUS = REACH_SUCCESS_RADIUS  # [m]
 SPEARMAN_BAR, GREEDY_BAR = 0.7, 0.8
 GATE_SEED = 1_000_000  # episode seeds of the gate (the training data uses small seeds)
 
@@ -189,16 +189,6 @@ def poses_around(
         if np.all(p >= lo) and np.all(p <= hi):
             out.append(p)
     return np.array(out)
-
-
-def sample_near_goal(rng: np.random.Generator, start: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """A goal 10-20 cm from ``start`` inside the box."""
-    for _ in range(1000):
-        direction = rng.normal(size=3)
-        goal = start + rng.uniform(0.10, 0.20) * direction / np.linalg.norm(direction)
-        if np.all(goal >= lo) and np.all(goal <= hi):
-            return goal
-    raise RuntimeError(f"no near goal inside the box around {start}")
 
 
 def greedy(

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from oracle_gate import GATE_SEED, sample_near_goal
+from oracle_gate import GATE_SEED
 from scipy.stats import spearmanr
 
 from vjepa2_core.conventions import state_from_pose
@@ -33,7 +33,7 @@ from vjepa2_core.inference import FrameEncoder, layer_norm_tokens
 from vjepa2_core.models import ACPredictor, ACPredictorConfig
 from vjepa2_core.planning import energy, predictor_step
 from vjepa2_core.preprocessing import ACFrameTransform
-from vjepa2_sim.scene import REACH_BOX_MAX, REACH_BOX_MIN
+from vjepa2_sim.scene import REACH_BOX_MAX, REACH_BOX_MIN, sample_near_goal
 from vjepa2_sim.sim import FrankaSim
 from vjepa2_sim.views import STEREO, render_goal_tiled
 from vjepa2_training.config_io import from_dict

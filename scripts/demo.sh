@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make demo (see vjepa2/vjepa2/demo.py): the simulated Franka + the V-JEPA 2 encoder node, a goal image,
-# blocking motions scripted by a straight-line controller that knows the goal pose, and the V-JEPA 2 energy to
-# the goal after each step (random encoder weights unless a parameter file gives real ones). The CEM planner
-# that will choose the motions instead is being built. Arguments: make demo DEMO_ARGS="--params-file FILE".
+# make demo (see vjepa2/vjepa2/demo.py): the closed loop in simulation with the embedded demo model shipped in
+# vjepa2/models/demo/ — the simulated Franka with its stereo camera, the V-JEPA 2 encoder node and the CEM planner
+# node (vjepa2/config/sim.yaml). For 3 goals a goal image is rendered and sent as a PlanToGoal goal; the planner
+# drives the arm. It prints the energy and the TCP-to-goal distance per step and writes outputs/demo/
+# (contact_sheet.png, demo.mp4, demo.json). Arguments: make demo DEMO_ARGS="--goals 5 --seed 1" (--help lists them).
 set -euo pipefail
 python -m vjepa2.demo "$@"

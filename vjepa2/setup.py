@@ -13,6 +13,8 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        # the embedded demo model (encoder + AC predictor, MODEL_CARD.md): package://vjepa2/models/demo/...
+        (f"share/{PACKAGE}/models/demo", sorted(glob("models/demo/*"))),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -21,5 +23,10 @@ setup(
     description="Bringup of the vjepa2 suite: graphs, launch files, parameters and the vjepa2-launch runner.",
     license="Apache-2.0",
     tests_require=["pytest"],
-    entry_points={"console_scripts": ["vjepa2-launch = vjepa2.runner:main"]},
+    entry_points={
+        "console_scripts": [
+            "vjepa2-launch = vjepa2.runner:main",
+            "call_service = vjepa2.call_service:main",
+        ]
+    },
 )

@@ -34,15 +34,19 @@ def launch_description(graph_name: str) -> Any:
 
     def start_nodes(context: Any) -> list[Any]:
         values = {a.name: LaunchConfiguration(a.name).perform(context) for a in graph.arguments}
+        specs = graph.nodes(values)
+        problem = graph.not_installed(specs)
+        if problem:
+            raise RuntimeError(problem)
         actions: list[Any] = []
-        for spec in graph.nodes(values):
+        for spec in specs:
             node_env = node_environment()
             node = Node(
                 package=spec.package,
                 executable=spec.executable,
                 name=spec.name,
                 namespace=spec.namespace or None,
-                parameters=list(spec.parameters),
+                parameters=spec.resolved_parameters(),  # package files found, xacro run, YAML read
                 remappings=list(spec.remappings),
                 arguments=list(spec.arguments),
                 output="screen",

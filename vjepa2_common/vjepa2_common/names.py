@@ -70,6 +70,9 @@ PLANNER_RESET_ESTOP_SERVICE = f"/{PLANNER_NODE}/reset_estop"
 ESTOP_TOPIC = "/vjepa2/estop"
 #: diagnostic_msgs/DiagnosticArray of every node
 DIAGNOSTICS_TOPIC = "/diagnostics"
+#: rosgraph_msgs/Clock: the time of nodes running with use_sim_time (the bag player, vjepa2_sim with publish_clock)
+CLOCK_TOPIC = "/clock"
 
 # ---------------------------------------------------------------------------------- vjepa2_training
 RECORDER_NODE = "vjepa2_recorder"
+BAG_PLAYER_NODE = "vjepa2_bag_player"

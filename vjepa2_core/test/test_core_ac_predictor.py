@@ -258,3 +258,13 @@ def test_residual_kv_cache_equals_full_forward_and_broadcasts():
         )
     assert many.shape == (cand, n, model.cfg.enc_embed_dim)
     assert (many - full[:, n : 2 * n]).abs().max().item() < 1e-5
+
+
+def test_action_scale_equals_scaling_the_action_encoder():
+    scaled, plain = _model(action_scale=20.0), _model()
+    plain.load_state_dict(scaled.state_dict())
+    with torch.no_grad():
+        plain.action_encoder.weight.mul_(20.0)
+    frames, actions, states = _inputs(2, 2, plain.cfg)
+    with torch.inference_mode():
+        assert (scaled(frames, actions, states) - plain(frames, actions, states)).abs().max().item() < 1e-5

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .checkpoint import load_encoder
 from .models import VisionEncoder
-from .preprocessing import ACFrameTransform, Frames, VideoTransform
+from .preprocessing import AC_MAX_ASPECT, ACFrameTransform, Frames, VideoTransform
 
 
 def layer_norm_tokens(tokens: Tensor, eps: float = 1e-5) -> Tensor:
@@ -25,12 +25,13 @@ def layer_norm_tokens(tokens: Tensor, eps: float = 1e-5) -> Tensor:
     return F.layer_norm(tokens, (tokens.shape[-1],), eps=eps)
 
 
-def make_transform(kind: str, size: int) -> VideoTransform | ACFrameTransform:
-    """``"video"`` (HF/eval short-side resize + centre crop) or ``"ac"`` (DROID aspect crop + squash)."""
+def make_transform(kind: str, size: int, aspect: float = AC_MAX_ASPECT) -> VideoTransform | ACFrameTransform:
+    """``"video"`` (HF/eval short-side resize + centre crop) or ``"ac"`` (DROID aspect crop + squash; frames
+    wider than ``aspect`` : 1 are centre-cropped to it first)."""
     if kind == "video":
         return VideoTransform(crop_size=size)
     if kind == "ac":
-        return ACFrameTransform(size=size)
+        return ACFrameTransform(size=size, aspect=aspect)
     raise ValueError(f"unknown transform {kind!r}: use 'video' or 'ac'")
 
 
@@ -76,14 +77,15 @@ class FrameEncoder:
         num_heads: int | None = None,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        aspect: float = AC_MAX_ASPECT,
         **kwargs,
     ) -> FrameEncoder:
         """Load an encoder (official .pt, HF directory or ours) and pair it with a ``"video"`` or ``"ac"``
-        transform at ``size`` (default: the model's training crop)."""
+        transform at ``size`` (default: the model's training crop; ``aspect``: the ``"ac"`` max aspect)."""
         encoder = load_encoder(path, preset=preset, entry=entry, num_heads=num_heads, device=device, dtype=dtype)
         return cls(
             encoder,
-            make_transform(transform, size or encoder.cfg.img_size),
+            make_transform(transform, size or encoder.cfg.img_size, aspect),
             device=device,
             dtype=dtype,
             **kwargs,

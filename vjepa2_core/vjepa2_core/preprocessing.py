@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .crop_defaults import AC_MAX_ASPECT, AC_MIN_ASPECT
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -163,8 +165,8 @@ class ACFrameTransform:
     def __init__(
         self,
         size: int = 256,
-        aspect: float = 1.35,
-        min_aspect: float = 0.75,
+        aspect: float = AC_MAX_ASPECT,
+        min_aspect: float = AC_MIN_ASPECT,
         antialias: bool = False,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
@@ -193,6 +195,8 @@ class ACFrameTransform:
 
 
 __all__ = [
+    "AC_MAX_ASPECT",
+    "AC_MIN_ASPECT",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ACFrameTransform",

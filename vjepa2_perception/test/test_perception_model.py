@@ -55,6 +55,13 @@ def test_bfloat16_per_frame_batches_equal_vjepa2_core(files: dict[str, Path]) ->
         (dict(checkpoint=""), "model.checkpoint is empty"),
         (dict(checkpoint="{root}/nope.pt"), r"model.checkpoint '.*nope.pt' does not exist"),
         (
+            dict(checkpoint="package://vjepa2/models/demo/nope.safetensors"),
+            r"model.checkpoint 'package://vjepa2/models/demo/nope.safetensors': package 'vjepa2' has no file "
+            r"'models/demo/nope.safetensors' \(looked at .*share/vjepa2/models/demo/nope.safetensors",
+        ),
+        (dict(checkpoint="package://no_such_package/x.pt"), r"package 'no_such_package' is neither installed"),
+        (dict(checkpoint="package://vjepa2/../x.pt"), r"model.checkpoint 'package://vjepa2/../x.pt' is malformed"),
+        (
             dict(checkpoint="{garbage}"),
             r"cannot load the encoder from .*garbage.pt': .*not a readable torch checkpoint",
         ),

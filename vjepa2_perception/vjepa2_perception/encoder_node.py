@@ -32,6 +32,7 @@ from vjepa2_common.messages import embedding_msg, float32_array, stamp_to_ns
 from vjepa2_common.node import run_node
 from vjepa2_common.params import declare_parameters, namespace, param, read_parameters
 from vjepa2_common.qos import QOS_CHOICES, qos_from_name
+from vjepa2_core.crop_defaults import AC_MAX_ASPECT, AC_MIN_ASPECT
 from vjepa2_core.devices import CANONICAL_DTYPES
 from vjepa2_msgs.msg import Classification, Embedding
 from vjepa2_msgs.srv import EncodeImage
@@ -150,6 +151,15 @@ class EncoderParams:
         configure=True,
     )
     crop_size: int = param(256, "Encoder input size in pixels (a multiple of 16)", min=16, max=1024, configure=True)
+    ac_max_aspect: float = param(
+        AC_MAX_ASPECT,
+        "ac preprocessing: frames wider than this width/height ratio are centre-cropped to it before the square "
+        "resize (1.35: the official V-JEPA 2-AC crop; n keeps n square views side by side whole, e.g. 2.0 for the "
+        "sim's stereo camera)",
+        min=AC_MIN_ASPECT,
+        max=16.0,
+        configure=True,
+    )
     output: OutputParams = namespace(OutputParams)
     probe: ProbeParams = namespace(ProbeParams)
     warmup: bool = param(True, "Run one dummy encode on activate (first calls are slow)", configure=True)
@@ -299,6 +309,7 @@ class EncoderNode(ManagedNode):
             dtype=s.model.dtype,
             preprocessing=self._preprocessing,
             crop_size=s.crop_size,
+            ac_max_aspect=s.ac_max_aspect,
             probe_checkpoint=s.probe.checkpoint,
             probe_labels=s.probe.labels,
             probe_num_heads=s.probe.num_heads,

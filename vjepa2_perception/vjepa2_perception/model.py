@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjepa2_common.paths import resolve_path
 from vjepa2_core.checkpoint import CheckpointError, load_classifier
 from vjepa2_core.devices import CANONICAL_DTYPES, parse_dtype, resolve_device
 from vjepa2_core.inference import FrameEncoder, layer_norm_tokens, make_transform
 from vjepa2_core.models import AttentiveClassifier, EncoderConfig, VisionEncoder, encoder_preset
+from vjepa2_core.preprocessing import AC_MAX_ASPECT
 
 from .labels import LabelFileError, checkpoint_labels, load_labels
 
@@ -38,7 +40,8 @@ class ModelLoadError(RuntimeError):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What to load and how to run it (the node's ``model.*``, ``preprocessing``, ``crop_size``, ``probe.*``)."""
+    """What to load and how to run it (the node's ``model.*``, ``preprocessing``, ``crop_size``,
+    ``ac_max_aspect``, ``probe.*``). Checkpoint paths may be ``package://PKG/PATH`` (vjepa2_common.paths)."""
 
     checkpoint: str
     preset: str = AUTO_PRESET
@@ -46,9 +49,18 @@ class ModelSpec:
     dtype: str = "float32"
     preprocessing: str = "ac"
     crop_size: int = 256
+    ac_max_aspect: float = AC_MAX_ASPECT
     probe_checkpoint: str = ""
     probe_labels: str = ""
     probe_num_heads: int = 0
+
+
+def checked_path(parameter: str, value: str) -> str:
+    """:func:`vjepa2_common.paths.resolve_path`, with its error as a ModelLoadError naming the parameter."""
+    try:
+        return resolve_path(value)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ModelLoadError(f"{parameter} {exc}") from exc
 
 
 def check_device(device: str) -> torch.device:
@@ -92,7 +104,7 @@ class PerceptionModel:
             cfg = preset or encoder_preset("vit_large")
             return FrameEncoder(
                 VisionEncoder(cfg),
-                make_transform(spec.preprocessing, spec.crop_size),
+                make_transform(spec.preprocessing, spec.crop_size, spec.ac_max_aspect),
                 device=self.device,
                 dtype=self.dtype,
             )
@@ -101,7 +113,7 @@ class PerceptionModel:
                 "model.checkpoint is empty; set it to an official .pt file, an HF model directory "
                 f"or a vjepa2_core checkpoint (or '{RANDOM_CHECKPOINT}' for random weights)"
             )
-        path = Path(spec.checkpoint).expanduser()
+        path = Path(checked_path("model.checkpoint", spec.checkpoint))
         if not path.exists():
             raise ModelLoadError(
                 f"model.checkpoint '{path}' does not exist; check the path (official .pt file, HF "
@@ -112,6 +124,7 @@ class PerceptionModel:
                 path,
                 transform=spec.preprocessing,
                 size=spec.crop_size,
+                aspect=spec.ac_max_aspect,
                 preset=preset.name if preset else None,
                 device=self.device,
                 dtype=self.dtype,
@@ -143,7 +156,7 @@ class PerceptionModel:
             raise ModelLoadError(f"model.preset: {exc}; or {AUTO_PRESET} to infer the size from the weights") from exc
 
     def _load_probe(self, spec: ModelSpec) -> tuple[AttentiveClassifier, list[str] | None]:
-        path = Path(spec.probe_checkpoint).expanduser()
+        path = Path(checked_path("probe.checkpoint", spec.probe_checkpoint))
         if not path.exists():
             raise ModelLoadError(f"probe.checkpoint '{path}' does not exist")
         try:

@@ -7,15 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from scipy.spatial.transform import Rotation
 
 from vjepa2_common.params import check_parameter_file, schema_specs
+from vjepa2_core.checkpoint import save_pretrained
 from vjepa2_core.limits import CommandError, CommandLimits
+from vjepa2_core.models import ACPredictor, ACPredictorConfig
 from vjepa2_core.planning import CEMConfig
 from vjepa2_planner.params import PlannerParams, read_params_file
 from vjepa2_planner.safety import NS_PER_S, MotionBlocked, SafetyLayer
 from vjepa2_planner.servo import ServoGains, TwistStreamer
-from vjepa2_planner.world_model import EmbeddingMismatch, PlannerModel, PredictorSpec
+from vjepa2_planner.world_model import EmbeddingMismatch, ModelLoadError, PlannerModel, PredictorSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = np.array([0.5, 0.0, 0.3, np.pi, 0.0, 0.0, 0.0])
@@ -128,6 +131,24 @@ def test_world_model_embedding_checks_and_plan() -> None:
     assert plan.elite_first_actions is not None and plan.elite_first_actions.shape == (2, 7)
     warm = model.plan(tokens, STATE, goal, CEMConfig(samples=8, iterations=2, top_k=2), 1, None, plan)
     assert warm.actions.shape == (1, 7) and np.isfinite(warm.energy)
+
+
+def test_predictor_from_a_package_path_and_a_clear_error_when_missing(tmp_path: Path, monkeypatch) -> None:
+    import vjepa2_common.paths
+
+    torch.manual_seed(0)
+    predictor = ACPredictor(ACPredictorConfig(enc_embed_dim=16, embed_dim=16, depth=1, num_heads=2, grid_h=2, grid_w=2))
+    # a workspace whose package "vjepa2" ships the file only in its source tree (not installed yet)
+    monkeypatch.setattr(vjepa2_common.paths, "SOURCE_ROOT", tmp_path)
+    (tmp_path / "vjepa2").mkdir()
+    (tmp_path / "vjepa2" / "package.xml").write_text("<package/>")
+    save_pretrained(predictor, tmp_path / "vjepa2" / "models" / "tiny_predictor.safetensors")
+    model = PlannerModel(PredictorSpec("package://vjepa2/models/tiny_predictor.safetensors", grid_size=2))
+    assert model.dim == 16 and model.grid == (1, 2, 2)
+    with pytest.raises(ModelLoadError, match=r"predictor.checkpoint 'package://vjepa2/models/nope.safetensors': "
+                       r"package 'vjepa2' has no file 'models/nope.safetensors' \(looked at .*share/vjepa2/models/nope"
+                       r".*, .*/vjepa2/models/nope.safetensors\)"):  # fmt: skip
+        PlannerModel(PredictorSpec("package://vjepa2/models/nope.safetensors"))
 
 
 def test_plan_yaml_and_readme_document_every_parameter() -> None:

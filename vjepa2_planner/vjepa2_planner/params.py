@@ -29,7 +29,9 @@ from .loop import LoopSettings
 from .safety import SafetyLayer
 from .world_model import PlannerModel, PredictorSpec
 
-COMMAND_INTERFACES = ("execute_action", "servo_twist", "pose_target")
+#: dry_run commands nothing: each action (after the safety layer) is only published on ~/planned_action
+DRY_RUN = "dry_run"
+COMMAND_INTERFACES = ("execute_action", "servo_twist", "pose_target", DRY_RUN)
 STATE_TYPES = ("PoseStamped", "TransformStamped")
 
 
@@ -40,8 +42,9 @@ _CEM = CEMConfig()
 class PredictorParams:
     checkpoint: str = param(
         "",
-        "AC predictor weights: official vjepa2-ac-vitg.pt, a vjepa2_core AC checkpoint (vjepa2-train-ac) or 'random' "
-        "(random weights of the sizes below: tests and set-up checks)",
+        "AC predictor weights: official vjepa2-ac-vitg.pt, a vjepa2_core AC checkpoint (vjepa2-train-ac), a file "
+        "shipped in a package (package://vjepa2/models/demo/predictor.safetensors) or 'random' (random weights of "
+        "the sizes below: tests and set-up checks)",
         configure=True,
     )
     entry: str = param("", "Entry of an official .pt file; '' = predictor", configure=True)
@@ -265,7 +268,8 @@ class PlannerParams:
     max_steps: int = param(20, "Most executed actions per goal (goal's max_steps 0 = this)", min=1, max=10000)
     command_interface: str = param(
         "execute_action",
-        "execute_action (blocking service) | servo_twist (TwistStamped stream) | pose_target (PoseStamped)",
+        "execute_action (blocking service) | servo_twist (TwistStamped stream) | pose_target (PoseStamped) | "
+        "dry_run (no robot: plans are only published on ~/planned_action, e.g. on a replayed bag)",
         choices=COMMAND_INTERFACES,
         configure=True,
     )

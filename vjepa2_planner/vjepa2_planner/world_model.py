@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjepa2_common.paths import resolve_path
 from vjepa2_core.checkpoint import CheckpointError, load_ac_predictor
 from vjepa2_core.devices import parse_dtype, resolve_device
 from vjepa2_core.models import ACPredictor, ACPredictorConfig
@@ -106,7 +107,10 @@ class PlannerModel:
                 "predictor.checkpoint is empty; set it to vjepa2-ac-vitg.pt, a vjepa2_core AC checkpoint "
                 f"(vjepa2-train-ac) or '{RANDOM_CHECKPOINT}' for random weights"
             )
-        path = Path(spec.checkpoint).expanduser()
+        try:
+            path = Path(resolve_path(spec.checkpoint))  # package://PKG/PATH: a file shipped in a package
+        except (FileNotFoundError, ValueError) as exc:
+            raise ModelLoadError(f"predictor.checkpoint {exc}") from exc
         if not path.exists():
             raise ModelLoadError(f"predictor.checkpoint '{path}' does not exist; check the path")
         try:

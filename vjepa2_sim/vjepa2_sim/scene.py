@@ -46,6 +46,24 @@ CAMERAS = (EXTERIOR, EXTERIOR_2, WRIST, FRONT_LEFT, FRONT_RIGHT)
 # [m] TCP box that FRONT_LEFT and FRONT_RIGHT frame (inside the command workspace): sim play data, reach goals.
 REACH_BOX_MIN = (0.36, -0.16, 0.08)
 REACH_BOX_MAX = (0.60, 0.16, 0.32)
+NEAR_GOAL_DISTANCE = (0.10, 0.20)  # [m] TCP-to-goal distance of a "near" reach goal (oracle gate, benchmarks, demo)
+REACH_SUCCESS_RADIUS = 0.04  # [m] a reach succeeded when the TCP ends this close to the goal position
+
+
+def sample_near_goal(
+    rng: np.random.Generator,
+    start: Sequence[float],
+    lo: Sequence[float] = REACH_BOX_MIN,
+    hi: Sequence[float] = REACH_BOX_MAX,
+) -> np.ndarray:
+    """A goal position ``NEAR_GOAL_DISTANCE`` from ``start`` (uniform distance, isotropic direction) in the box."""
+    start, lo, hi = (np.asarray(v, dtype=float) for v in (start, lo, hi))
+    for _ in range(1000):
+        direction = rng.normal(size=3)
+        goal = start + rng.uniform(*NEAR_GOAL_DISTANCE) * direction / np.linalg.norm(direction)
+        if np.all(goal >= lo) and np.all(goal <= hi):
+            return goal
+    raise RuntimeError(f"no near goal inside the box around {start}")
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from vjepa2_msgs.srv import ExecuteAction, PlaceObject, RenderGoal
 from vjepa2_sim.kinematics import width_to_closure
 from vjepa2_sim.scene import CAMERAS, OBJECT_NAMES
 from vjepa2_sim.sim import FrankaSim, MotionResult
+from vjepa2_sim.views import VIRTUAL_CAMERAS, render_tiled, tiled_views
 
 WARN_THROTTLE_S = 1.0
 EXECUTOR_THREADS = 4  # ~/execute_action holds one while it waits; the others serve ~/stop, ~/reset and topics
@@ -52,6 +53,8 @@ BEST_EFFORT_1 = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, d
 
 
 _LIMITS = CommandLimits()  # the command limit defaults are written once, in vjepa2_core.limits
+#: what ``cameras`` and ``~/render_goal`` accept: the scene's cameras and the tiled views of vjepa2_sim.views
+CAMERA_NAMES = (*CAMERAS, *VIRTUAL_CAMERAS)
 
 
 @dataclass
@@ -67,11 +70,14 @@ class SimParams:
         "Randomise object poses, lighting, exterior camera jitter and the start pose on reset (~/reset overrides it)",
         read_only=True,
     )
-    image_width: int = param(256, "Rendered image width [px]", min=16, max=1024, read_only=True)
+    image_width: int = param(
+        256, "Rendered image width [px] (of each view of a tiled camera)", min=16, max=1024, read_only=True
+    )
     image_height: int = param(256, "Rendered image height [px]", min=16, max=1024, read_only=True)
     cameras: list[str] = param(
         ["exterior"],
-        f"Cameras to publish, any of {list(CAMERAS)}; topics <camera>/image_raw and <camera>/camera_info",
+        f"Cameras to publish, any of {list(CAMERA_NAMES)}; topics <camera>/image_raw and <camera>/camera_info "
+        f"({', '.join(f'{k}: {list(v)} side by side' for k, v in VIRTUAL_CAMERAS.items())})",
         read_only=True,
     )
     camera_rate: float = param(10.0, "Image publishing rate [Hz of sim time]", min=0.1, max=60.0, read_only=True)
@@ -87,7 +93,7 @@ class SimParams:
     render_geometry: str = param(
         "visual", "'visual' meshes or the faster 'collision' geometry", choices=("visual", "collision"), read_only=True
     )
-    goal_camera: str = param("exterior", "Default camera of ~/render_goal", choices=CAMERAS, read_only=True)
+    goal_camera: str = param("exterior", "Default camera of ~/render_goal", choices=CAMERA_NAMES, read_only=True)
     max_delta_translation: float = param(
         _LIMITS.max_delta_translation,
         "Largest accepted delta translation [m] (norm)",
@@ -135,6 +141,11 @@ class SimParams:
     )
 
 
+def optical_frame(camera: str) -> str:
+    """frame_id of a camera's images: its optical frame; a tiled camera's is that of its first (left) view."""
+    return f"{tiled_views(camera)[0]}_camera_optical_frame"
+
+
 def pose_msg_arrays(msg: PoseStamped) -> tuple[np.ndarray, np.ndarray]:
     """Position and (x, y, z, w) quaternion of a PoseStamped, validated (CommandError if not finite/unit)."""
     p, q = msg.pose.position, msg.pose.orientation
@@ -147,9 +158,9 @@ class SimNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(names.SIM_NODE, **kwargs)
         self.settings = p = declare_parameters(self, SimParams)
-        unknown = [c for c in p.cameras if c not in CAMERAS]
+        unknown = [c for c in p.cameras if c not in CAMERA_NAMES]
         if unknown or not p.cameras:
-            raise ValueError(f"parameter 'cameras' is {p.cameras}; give one or more of {list(CAMERAS)}")
+            raise ValueError(f"parameter 'cameras' is {p.cameras}; give one or more of {list(CAMERA_NAMES)}")
         limits = CommandLimits(
             max_delta_translation=p.max_delta_translation,
             max_delta_rotation=p.max_delta_rotation,
@@ -330,17 +341,17 @@ class SimNode(Node):
         with self._lock:
             try:
                 self._check_frame("goal pose", request.pose.header.frame_id, (self.base_frame,))
-                if camera not in CAMERAS:
-                    raise CommandError(f"unknown camera '{camera}'; use one of {list(CAMERAS)}")
+                if camera not in CAMERA_NAMES:
+                    raise CommandError(f"unknown camera '{camera}'; use one of {list(CAMERA_NAMES)}")
                 pos, quat = pose_msg_arrays(request.pose)
                 gripper = None if request.gripper < 0 else request.gripper
-                rgb = self.sim.render_goal(pos, quat, gripper=gripper, camera=camera)
+                rgb = self.sim.render_goal(pos, quat, gripper=gripper, camera=tiled_views(camera))
             except CommandError as exc:
                 self._rejected += 1
                 self._warn_throttled(f"rejected goal pose: {exc}; no goal image")
                 response.success, response.message = False, f"rejected goal pose: {exc}"
                 return response
-        response.image = rgb_to_image(rgb, self._stamp(), f"{camera}_camera_optical_frame")
+        response.image = rgb_to_image(rgb, self._stamp(), optical_frame(camera))
         response.success, response.message = True, f"rendered {camera} at the goal pose"
         return response
 
@@ -541,18 +552,19 @@ class SimNode(Node):
         stamp = self._stamp()
         for camera, pub in self._image_pubs.items():
             start = time.perf_counter()
-            rgb = self.sim.render(camera)
+            rgb = render_tiled(self.sim, tiled_views(camera))
             self._render_latency.add(time.perf_counter() - start)
-            frame = f"{camera}_camera_optical_frame"
+            frame = optical_frame(camera)
             pub.publish(rgb_to_image(rgb, stamp, frame))
             self._info_pubs[camera].publish(self._camera_info_msg(camera, stamp, frame))
             self._camera_meters[camera].tick()
 
     def _camera_info_msg(self, camera: str, stamp: Time, frame: str) -> CameraInfo:
-        info = self.sim.camera_info(camera)
+        views = tiled_views(camera)
+        info = self.sim.camera_info(views[0])  # a tiled camera: the first view's intrinsics (its tile, x < width)
         msg = CameraInfo(
             height=info.height,
-            width=info.width,
+            width=info.width * len(views),
             distortion_model="plumb_bob",
             d=[0.0] * 5,
             k=info.k.flatten().tolist(),

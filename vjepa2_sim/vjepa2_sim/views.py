@@ -3,6 +3,9 @@
 ``STEREO`` (``front_left`` | ``front_right``) is the view of the embedded demo model: each camera alone is
 blind to motion along its own viewing ray, the pair is not. A tiled image of n square renders is n:1 wide;
 V-JEPA 2-AC's preprocessing keeps it whole with ``ACFrameTransform(size, aspect=n)`` (squashed to a square).
+
+``VIRTUAL_CAMERAS`` names tiled views that ``sim_node`` publishes like a camera (``stereo/image_raw``) and
+``~/render_goal`` renders by name (``camera: stereo``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,15 @@ from vjepa2_sim.scene import FRONT_LEFT, FRONT_RIGHT
 from vjepa2_sim.sim import FrankaSim
 
 STEREO = (FRONT_LEFT, FRONT_RIGHT)
+#: name of the ``STEREO`` pair as one (virtual) camera of sim_node: the embedded demo model's observation
+STEREO_CAMERA = "stereo"
+#: virtual camera name -> the cameras tiled left to right
+VIRTUAL_CAMERAS: dict[str, tuple[str, ...]] = {STEREO_CAMERA: STEREO}
+
+
+def tiled_views(camera: str) -> tuple[str, ...]:
+    """The real cameras behind a camera name: the tiles of a virtual camera, else ``(camera,)``."""
+    return VIRTUAL_CAMERAS.get(camera, (camera,))
 
 
 def render_tiled(sim: FrankaSim, cameras: Sequence[str] = STEREO) -> np.ndarray:

@@ -49,6 +49,10 @@ class ACPredictorConfig(TransformerConfig):
     #: Predict each frame's change: the output is the readout plus the input frame's tokens (ours; the released
     #: predictor is not residual). A small predictor then starts at "nothing moves" and learns only the motion.
     residual: bool = False
+    #: Actions are multiplied by this before the action encoder (ours; released: 1). Deltas of a few cm are tiny
+    #: inputs, and Adam moves weights at a rate independent of their input's scale: a small predictor trained on
+    #: metre-scale deltas learns their effect ~20x slower than on unit-scale ones (20: 5 cm -> 1).
+    action_scale: float = 1.0
 
     @property
     def tokens_per_frame(self) -> int:
@@ -208,7 +212,7 @@ class ACPredictor(nn.Module):
         x = self.predictor_embed(frame_tokens.to(self.predictor_embed.weight.dtype))
         x = x.view(x.shape[0], steps, cfg.tokens_per_frame, -1)
         parts = [
-            self.action_encoder(actions.to(self.action_encoder.weight.dtype)).unsqueeze(2),
+            self.action_encoder(actions.to(self.action_encoder.weight.dtype) * self.cfg.action_scale).unsqueeze(2),
             self.state_encoder(states.to(self.state_encoder.weight.dtype)).unsqueeze(2),
         ]
         if cfg.use_extrinsics:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vjepa2_core.preprocessing import ACFrameTransform, Normalize, aspect_crop_box, frames_to_tensor
+from vjepa2_core.preprocessing import AC_MAX_ASPECT, ACFrameTransform, Normalize, aspect_crop_box, frames_to_tensor
 
 _NORMALIZE = Normalize()
 
@@ -64,7 +64,7 @@ class ACClipTransform:
     """The AC post-training transform: core's :class:`~vjepa2_core.preprocessing.ACFrameTransform` (the official
     V-JEPA 2-AC recipe, the perception node's ``preprocessing: ac``) with the data loader's call signature."""
 
-    def __init__(self, size: int = 256, aspect: float = 1.35) -> None:
+    def __init__(self, size: int = 256, aspect: float = AC_MAX_ASPECT) -> None:
         self.frame_transform = ACFrameTransform(size=size, aspect=aspect)
 
     def __call__(self, clip: np.ndarray | Tensor, gen: torch.Generator | None = None) -> Tensor:

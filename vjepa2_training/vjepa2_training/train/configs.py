@@ -11,6 +11,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from vjepa2_core.crop_defaults import AC_MAX_ASPECT, AC_MIN_ASPECT
 from vjepa2_core.devices import canonical_dtype_name, resolve_device
 from vjepa2_core.models import ACPredictorConfig, EncoderConfig, PredictorConfig, encoder_preset
 
@@ -261,13 +262,15 @@ class ACData:
     clip_stride: int = 1
     frame_step: int = 1
     crop_size: int = 256
-    crop_aspect: float = 1.35
+    crop_aspect: float = AC_MAX_ASPECT
 
     def validate(self) -> None:
         if not self.roots:
             raise ValueError("roots must list at least one converted dataset directory")
-        if self.crop_aspect < 0.75:
-            raise ValueError(f"crop_aspect must be >= 0.75 (the AC transform's min aspect), got {self.crop_aspect}")
+        if self.crop_aspect < AC_MIN_ASPECT:
+            raise ValueError(
+                f"crop_aspect must be >= {AC_MIN_ASPECT} (the AC transform's min aspect), got {self.crop_aspect}"
+            )
 
 
 @dataclass
