@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Nodes run in the workspace's venv (PyPI ROS 2 wheels, torch); `ros2 launch` itself comes from the image.
-# The nodes' PYTHONPATH is recorded before /opt/ros is sourced, and vjepa2's launch adapter gives it to them.
+# The container's environment is the one `source env.sh` gives after `make setup`: the venv (PyPI ROS 2 wheels,
+# torch), the built workspace, ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST. A range passed with
+# `-e ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET` is kept (env.sh alone would reset it); ROS_DOMAIN_ID passes as is.
+# /opt/ros is not sourced here: `ros2` (docker/ros2) sources it for itself, so that `make test`, `vjepa2-launch`
+# and every node see only the workspace's ROS 2.
 set -e
-source /vjepa2/env.sh
-export VJEPA2_NODE_PYTHONPATH=$PYTHONPATH
-source /opt/ros/${ROS_DISTRO}/setup.bash
-source /vjepa2/env.sh
+user_range=${ROS_AUTOMATIC_DISCOVERY_RANGE:-}
+# shellcheck disable=SC1091
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../env.sh"
+if [ -n "$user_range" ]; then export ROS_AUTOMATIC_DISCOVERY_RANGE=$user_range; fi
 exec "$@"

@@ -17,8 +17,8 @@
 #   RUN_DIR         runs/demo          where the data, the runs and the benchmark results go
 #   EPISODES        840                play episodes (x 24 steps = 20160 transitions)
 #   WORKERS         2                  simulator processes for the data
-#   PRETRAIN_STEPS  20000              encoder pretraining steps (demo_pretrain.yaml's run.total_steps)
-#   AC_STEPS        20000              AC predictor steps (demo_ac.yaml's run.total_steps)
+#   PRETRAIN_STEPS  300                encoder pretraining steps (the shipped encoder: 300; constant LR after warmup)
+#   AC_STEPS        1500               AC predictor steps (the shipped predictor: 1500, the last 300 annealed)
 #   DEVICE          auto               training device: auto (a GPU when present), cpu, cuda, cuda:N
 #   THREADS         2                  torch threads of the trainers and the benchmarks
 #   MODEL_DIR       vjepa2/models/demo where the exported model goes (what make demo loads)
@@ -30,8 +30,8 @@ set -euo pipefail
 RUN_DIR=${RUN_DIR:-runs/demo}
 EPISODES=${EPISODES:-840}
 WORKERS=${WORKERS:-2}
-PRETRAIN_STEPS=${PRETRAIN_STEPS:-20000}
-AC_STEPS=${AC_STEPS:-20000}
+PRETRAIN_STEPS=${PRETRAIN_STEPS:-300}
+AC_STEPS=${AC_STEPS:-1500}
 DEVICE=${DEVICE:-auto}
 THREADS=${THREADS:-2}
 MODEL_DIR=${MODEL_DIR:-vjepa2/models/demo}

@@ -25,5 +25,10 @@ setup(
     description="Bringup of the vjepa2 suite: graphs, launch files, parameters and the vjepa2-launch runner.",
     license="Apache-2.0",
     tests_require=["pytest"],
-    entry_points={"console_scripts": ["vjepa2-launch = vjepa2.runner:main"]},
+    entry_points={
+        "console_scripts": [
+            "vjepa2-launch = vjepa2.runner:main",
+            "call_service = vjepa2.call_service:main",
+        ]
+    },
 )

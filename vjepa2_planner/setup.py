@@ -17,5 +17,10 @@ setup(
     description="V-JEPA 2-AC + CEM receding-horizon planner and safety layer.",
     license="Apache-2.0",
     tests_require=["pytest"],
-    entry_points={"console_scripts": ["planner_node = vjepa2_planner.planner_node:main"]},
+    entry_points={
+        "console_scripts": [
+            "planner_node = vjepa2_planner.planner_node:main",
+            "vjepa2-goal = vjepa2_planner.goal_cli:main",
+        ]
+    },
 )

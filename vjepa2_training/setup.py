@@ -26,6 +26,8 @@ setup(
     entry_points={
         "console_scripts": [
             "vjepa2-record = vjepa2_training.data.recorder_node:main",
+            "vjepa2-play = vjepa2_training.data.bag_player:main",
+            "bag_player = vjepa2_training.data.bag_player:main",
             "vjepa2-convert-bags = vjepa2_training.data.bags_to_episodes:main",
             "vjepa2-import-droid = vjepa2_training.data.droid:main",
             "vjepa2-collect-sim = vjepa2_training.data.sim_collect:main",

@@ -1,4 +1,4 @@
-"""ros2 launch vjepa2 plan.launch.py [name:=value ...] -- the planning graph of vjepa2.graphs."""
+"""ros2 launch vjepa2 plan.launch.py [name:=value ...] -- perception + planner against a running robot."""
 
 from vjepa2.launch_ros_adapter import launch_description
 

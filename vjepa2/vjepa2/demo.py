@@ -39,7 +39,7 @@ from vjepa2_common.dds import ensure_localhost_discovery
 
 #: The graph the demo starts. "plan" runs sim + encoder + planner today; when vjepa2.graphs gets the "sim" graph
 #: (sim + encoder + planner, params_file sim.yaml) and "plan" becomes perception + planner only, set this to "sim".
-DEMO_GRAPH = "plan"
+DEMO_GRAPH = "sim"
 #: The demo's parameter file (in share/vjepa2/config, or the source tree)
 DEMO_PARAMS = "sim.yaml"
 ENCODER_NODE = names.ENCODER_NODE
@@ -187,7 +187,7 @@ class DemoClient:
         # by another executor thread in between is dropped. Requests are sent from a callback of the client's own
         # mutually exclusive group (in_action_group).
         self._action_group = MutuallyExclusiveCallbackGroup()
-        self.plan = ActionClient(self.node, PlanToGoal, names.PLAN_TO_GOAL_ACTION, callback_group=self._action_group)
+        self.plan = ActionClient(self.node, PlanToGoal, names.PLANNER_PLAN_ACTION, callback_group=self._action_group)
         self.executor = ResponsiveExecutor()
         self.executor.add_node(self.node)
         threading.Thread(target=self.executor.spin, daemon=True).start()
@@ -577,7 +577,7 @@ class Demo:
                     raise DemoError(f"demo: {node} did not become active within {self.opts.startup_timeout:.0f} s")
                 time.sleep(0.5)  # polling a lifecycle state: nothing to wait on
         if not client.plan.wait_for_server(timeout_sec=SERVICE_TIMEOUT_S):
-            raise DemoError(f"demo: no action server {names.PLAN_TO_GOAL_ACTION}")
+            raise DemoError(f"demo: no action server {names.PLANNER_PLAN_ACTION}")
 
     def run(self) -> list[GoalRun]:
         from std_srvs.srv import SetBool

@@ -1,16 +1,17 @@
 """vjepa2-launch: start a graph of vjepa2.graphs as processes, like `ros2 launch` (where launch_ros is absent).
 
-    vjepa2-launch plan                      # the planning graph with its default parameters
+    vjepa2-launch sim                       # the closed loop in simulation with its default parameters
     vjepa2-launch camera_relay rate_hz:=10  # launch arguments as name:=value
     vjepa2-launch --list                    # graphs and their arguments
-    vjepa2-launch plan --dry-run            # print the commands instead of running them
+    vjepa2-launch sim --dry-run             # print the commands instead of running them
 
 Every node is a separate process started with ``--ros-args`` (name, namespace, remaps, parameter files),
-exactly what ``plan.launch.py`` asks launch_ros to do. Output lines are prefixed with the node name.
+exactly what ``<graph>.launch.py`` asks launch_ros to do. Output lines are prefixed with the node name.
 SIGINT/SIGTERM are forwarded; nodes get SIGINT, then SIGTERM, then SIGKILL if they do not exit.
 When a ``required`` node exits, the whole graph is stopped. If the runner itself is killed (SIGKILL, a
 crash), each node gets SIGTERM from the kernel (``PR_SET_PDEATHSIG``) and shuts down cleanly: no orphans.
-A bad launch argument or graph name is one line on stderr and exit code 2.
+A bad launch argument or graph name is one line on stderr and exit code 2; a graph whose packages are not
+installed here (``franka`` without franka_ros2 and MoveIt) is one line naming them and exit code 3.
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ PR_SET_PDEATHSIG = 1
 DEATH_SIGNAL = signal.SIGTERM
 
 
+class NoAliasDumper(yaml.SafeDumper):
+    """YAML without anchors and aliases (``&id001`` / ``*id001`` for a value used twice): rcl refuses them."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def node_command(spec: NodeSpec, param_dir: Path) -> list[str]:
     """The command line of one node: its executable followed by the ``--ros-args`` launch_ros would pass."""
     from ament_index_python.packages import PackageNotFoundError, get_package_prefix
@@ -57,10 +65,10 @@ def node_command(spec: NodeSpec, param_dir: Path) -> list[str]:
     cmd = [str(executable), *spec.arguments, "--ros-args", "-r", f"__node:={spec.name}"]
     if spec.namespace:
         cmd += ["-r", f"__ns:={spec.namespace if spec.namespace.startswith('/') else '/' + spec.namespace}"]
-    for i, params in enumerate(spec.parameters):
+    for i, params in enumerate(spec.resolved_parameters()):
         if isinstance(params, dict):
             path = param_dir / f"{spec.name}_{i}.yaml"
-            path.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
+            path.write_text(yaml.dump({"/**": {"ros__parameters": params}}, Dumper=NoAliasDumper))
             params = str(path)
         if not Path(params).is_file():
             raise SystemExit(f"parameter file '{params}' of node '{spec.name}' does not exist")
@@ -195,8 +203,11 @@ def parse_launch_arguments(items: list[str]) -> dict[str, str]:
 def print_graphs() -> None:
     for g in GRAPHS.values():
         print(f"{g.name}: {g.description}")
+        if g.needs:
+            print(f"    (needs {g.needs})")
         for a in g.arguments:
-            print(f"    {a.name}:={a.default!s}    {a.description}")
+            choices = f" ({' | '.join(a.choices)})" if a.choices else ""
+            print(f"    {a.name}:={a.default!s}    {a.description}{choices}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,10 +228,15 @@ def main(argv: list[str] | None = None) -> int:
         print_graphs()
         return 0 if opts.list else 2
     try:
-        specs = get_graph(opts.graph).nodes(parse_launch_arguments(opts.arguments))
+        graph = get_graph(opts.graph)
+        specs = graph.nodes(parse_launch_arguments(opts.arguments))
     except (KeyError, ValueError) as exc:
         print(f"vjepa2-launch: {exc.args[0]}", file=sys.stderr)
         return 2
+    problem = graph.not_installed(specs)
+    if problem:
+        print(f"vjepa2-launch: {problem}", file=sys.stderr)
+        return 3
 
     if opts.dry_run:  # the commands must work after this process is gone: keep their parameter files
         param_dir = Path(tempfile.mkdtemp(prefix=f"vjepa2-launch-{opts.graph}-"))

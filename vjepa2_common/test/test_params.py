@@ -25,6 +25,7 @@ from vjepa2_common.params import (
     read_parameters,
     schema_rows,
     schema_specs,
+    settings_from_values,
 )
 from vjepa2_common.testing import RosHarness
 
@@ -205,3 +206,22 @@ def test_namespace_wildcard_sections_match_in_every_namespace(tmp_path: Path) ->
     for node_namespace in ("/", "/robot1", "/a/b"):
         assert parameter_file_values(path, "demo", node_namespace) == {"gain": 2.0}
     assert parameter_file_values(path, "demos") == {}
+
+
+def test_settings_from_values_builds_typed_settings_without_a_node() -> None:
+    settings = settings_from_values(DemoParams, {"model.dtype": "bfloat16", "rate_hz": 5, "topics": ["a"]})
+    assert settings == DemoParams(model=ModelParams(dtype="bfloat16"), rate_hz=5.0, topics=["a"])
+    assert isinstance(settings.rate_hz, float) and settings_from_values(DemoParams, {}) == DemoParams()
+    assert settings_from_values(DemoParams, {"use_sim_time": True}, ignore={"use_sim_time"}) == DemoParams()
+    bad = {"model.dtpye": "float32", "gain": 7.0, "max_frames": 1.5, "model.dtype": "float64", "use_sim_time": True}
+    with pytest.raises(ValueError) as info:
+        settings_from_values(DemoParams, bad, source="demo.yaml")
+    text = str(info.value)
+    assert text.startswith("demo.yaml: unknown parameter 'model.dtpye' (did you mean 'model.dtype'?)")
+    for part in (
+        "gain: 7.0 is outside [, 5.0]",
+        "max_frames: 1.5 is not a int",
+        "model.dtype must be one of",
+        "'use_sim_time'",
+    ):
+        assert part in text, text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import importlib
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -10,6 +11,21 @@ from typing import Any
 import numpy as np
 
 NS_PER_S = 1_000_000_000
+#: what each ROS interface kind is called in messages
+_INTERFACE_KINDS = {"msg": "message", "srv": "service", "action": "action"}
+
+
+def interface_class(type_name: str, kind: str = "msg") -> Any:
+    """The rclpy class of the interface ``pkg/<kind>/Name`` (kind ``msg``, ``srv`` or ``action``); ValueError saying
+    what is wrong (the shape, or that its package is not built or sourced)."""
+    word = _INTERFACE_KINDS[kind]
+    parts = type_name.split("/")
+    if len(parts) != 3 or parts[1] != kind or not all(parts):
+        raise ValueError(f"{word} type must look like 'pkg/{kind}/Name', got {type_name!r}")
+    try:
+        return getattr(importlib.import_module(f"{parts[0]}.{kind}"), parts[2])
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ValueError(f"cannot import {word} type {type_name!r} ({err}); is its package built and sourced?") from err
 
 
 def stamp_to_ns(stamp: Any) -> int:

@@ -60,14 +60,19 @@ ENCODE_IMAGE_SERVICE = f"/{ENCODER_NODE}/encode_image"
 
 # ---------------------------------------------------------------------------------- vjepa2_planner
 PLANNER_NODE = "vjepa2_planner"
-#: vjepa2_msgs/action/PlanToGoal of the planner node (its ``~/plan_to_goal``)
-PLAN_TO_GOAL_ACTION = f"/{PLANNER_NODE}/plan_to_goal"
+#: vjepa2_msgs/action/PlanToGoal
+PLANNER_PLAN_ACTION = f"/{PLANNER_NODE}/plan_to_goal"
+PLANNER_SET_GOAL_SERVICE = f"/{PLANNER_NODE}/set_goal"
+PLANNER_RESET_ESTOP_SERVICE = f"/{PLANNER_NODE}/reset_estop"
 
 # ---------------------------------------------------------------------------------- safety
 #: std_msgs/Bool, latched: true stops every motion command until false is published again
 ESTOP_TOPIC = "/vjepa2/estop"
 #: diagnostic_msgs/DiagnosticArray of every node
 DIAGNOSTICS_TOPIC = "/diagnostics"
+#: rosgraph_msgs/Clock: the time of nodes running with use_sim_time (the bag player, vjepa2_sim with publish_clock)
+CLOCK_TOPIC = "/clock"
 
 # ---------------------------------------------------------------------------------- vjepa2_training
 RECORDER_NODE = "vjepa2_recorder"
+BAG_PLAYER_NODE = "vjepa2_bag_player"

@@ -26,10 +26,11 @@ configured (when given ``frozen_state``). Every parameter is declared with a typ
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import fnmatch
 import math
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -263,6 +264,50 @@ def read_parameters(node: Node, schema: type[SchemaT], prefix: str = "") -> Sche
         else:
             value = node.get_parameter(name).value
             values[f.name] = list(value) if typing.get_origin(kind) is list else value  # rclpy returns array.array
+    return schema(**values)
+
+
+def settings_from_values(
+    schema: type[SchemaT], values: Mapping[str, Any], *, source: str = "parameters", ignore: Collection[str] = ()
+) -> SchemaT:
+    """ROS-free :func:`read_parameters`: the typed settings of ``schema`` with ``values`` (``{dotted.name: value}``,
+    e.g. from :func:`parameter_file_values`) over its defaults, checked as a node would check them.
+
+    Names in ``ignore`` (parameters the node declares outside ``schema``, rclpy's own) are skipped. Raises
+    ValueError naming ``source`` and every unknown name and every value of the wrong type, out of range or not
+    one of its choices.
+    """
+    specs = {spec.name: spec for spec in schema_specs(schema)}
+    problems, given = [], {}
+    for name, value in values.items():
+        spec = specs.get(name)
+        if spec is None:
+            if name not in ignore:
+                close = difflib.get_close_matches(name, specs, n=1)
+                problems.append(f"unknown parameter '{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            continue
+        reason = None if _matches(spec, value) else f"{name}: {value!r} is not a {_TYPE_NAMES[spec.ros_type]}"
+        reason = reason or spec.check(value) or spec.out_of_range(value)
+        if reason:
+            problems.append(reason)
+        elif spec.type is float:
+            given[name] = float(value)
+        else:
+            given[name] = list(value) if isinstance(value, list) else value
+    if problems:
+        raise ValueError(f"{source}: {'; '.join(problems)}")
+    return _build(schema, given, "")
+
+
+def _build(schema: type[SchemaT], given: Mapping[str, Any], prefix: str) -> SchemaT:
+    hints = typing.get_type_hints(schema)
+    values = {}
+    for f in dataclasses.fields(schema):
+        name = prefix + f.name
+        if dataclasses.is_dataclass(hints[f.name]):
+            values[f.name] = _build(hints[f.name], given, name + ".")
+        elif name in given:
+            values[f.name] = given[name]
     return schema(**values)
 
 

@@ -144,6 +144,37 @@ class RosHarness:
             raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what}")
         return future.result()
 
+    def in_group(self, group: Any, fn: Callable[[], Any], timeout: float = 15.0) -> Any:
+        """Run ``fn()`` in a callback of ``group`` (a mutually exclusive group) on this node's executor; return its
+        result.
+
+        For action clients: rclpy's ``ActionClient`` files a request's future only after sending it, so a response
+        handled by another executor thread in between is dropped. Create the client in ``group`` and send goal,
+        result and cancel requests through this.
+        """
+        out: list[tuple[bool, Any]] = []
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                out.append((True, fn()))
+            except Exception as exc:  # re-raised in the test's thread
+                out.append((False, exc))
+            finally:
+                done.set()
+
+        guard = self.node.create_guard_condition(run, callback_group=group)
+        try:
+            guard.trigger()
+            if not done.wait(timeout):
+                raise TimeoutError(f"this test node's executor did not run the request within {timeout:.0f} s")
+        finally:
+            self.node.destroy_guard_condition(guard)
+        ok, value = out[0]
+        if not ok:
+            raise value
+        return value
+
     def wait_for_node(self, name: str, namespace: str = "/", timeout: float = DISCOVERY_TIMEOUT_S) -> None:
         wait_until(
             lambda: (name, namespace) in self.node.get_node_names_and_namespaces(),

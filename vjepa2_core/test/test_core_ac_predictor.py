@@ -227,3 +227,44 @@ def test_training_backward_through_loaded_predictor(tmp_path):
     assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
     assert model.extrinsics_encoder.weight.grad is None  # unused without use_extrinsics
     assert model.predictor_blocks[0].attn.qkv.weight.grad.abs().sum() > 0
+
+
+# ---------------------------------------------------------------- residual (ours; the released one is not)
+def test_residual_predictor_adds_the_input_frames_and_starts_at_no_motion():
+    torch.manual_seed(0)
+    fresh = ACPredictor(ACPredictorConfig(**{**TINY, "residual": True})).eval()
+    frames, actions, states = _inputs(2, 3, fresh.cfg)
+    with torch.inference_mode():
+        assert torch.equal(fresh(frames, actions, states), frames)  # zero readout at init: "nothing moves"
+    model, plain = _model(residual=True), _model()
+    plain.load_state_dict(model.state_dict())  # same weights, only the flag differs
+    with torch.inference_mode():
+        res, ref = model(frames, actions, states), plain(frames, actions, states)
+    assert (res - (ref + frames)).abs().max().item() < 1e-5
+    assert ACPredictorConfig.from_dict(model.cfg.to_dict()).residual is True
+
+
+def test_residual_kv_cache_equals_full_forward_and_broadcasts():
+    model = _model(residual=True)
+    frames, actions, states = _inputs(1, 3, model.cfg)
+    n, cand = model.cfg.tokens_per_frame, 4
+    with torch.inference_mode():
+        full = model(frames, actions, states)
+        out, cache = model.forward_cached(frames[:, :n], actions[:, :1], states[:, :1])
+        rest, _ = model.forward_cached(frames[:, n:], actions[:, 1:], states[:, 1:], cache=cache)
+        assert (torch.cat([out, rest], 1) - full).abs().max().item() < 1e-5
+        many, _ = model.forward_cached(
+            frames[:, n : 2 * n], actions[:, 1:2].expand(cand, -1, -1), states[:, 1:2], cache=cache
+        )
+    assert many.shape == (cand, n, model.cfg.enc_embed_dim)
+    assert (many - full[:, n : 2 * n]).abs().max().item() < 1e-5
+
+
+def test_action_scale_equals_scaling_the_action_encoder():
+    scaled, plain = _model(action_scale=20.0), _model()
+    plain.load_state_dict(scaled.state_dict())
+    with torch.no_grad():
+        plain.action_encoder.weight.mul_(20.0)
+    frames, actions, states = _inputs(2, 2, plain.cfg)
+    with torch.inference_mode():
+        assert (scaled(frames, actions, states) - plain(frames, actions, states)).abs().max().item() < 1e-5

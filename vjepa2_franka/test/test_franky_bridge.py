@@ -1,15 +1,11 @@
 """franky_bridge against franky-sim (the libfranka protocol over 127.0.0.1, MuJoCo behind it): real processes.
 
-franky-sim listens on 127.0.0.1:1337 (arm) and :1338 (hand) and takes one client at a time, so each test
-starts its own server (a process group, always killed) and its own bridge node.
+franky-sim takes one client at a time, so each test starts its own server (``vjepa2_franka.testing``: a process
+group, always killed) and its own bridge node.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,69 +17,20 @@ from geometry_msgs.msg import PoseStamped, TwistStamped
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
 from vjepa2_franka.bridge_node import BEST_EFFORT_1
+from vjepa2_franka.testing import SIM_BRIDGE_PARAMS, START_TIMEOUT_S, FrankySim, running_franky_sim
 
 from vjepa2_common import names
 from vjepa2_common.testing import ManagedProcess, ProcessLauncher, RosHarness, wait_until
 from vjepa2_msgs.srv import ExecuteAction
 
-HOST = "127.0.0.1"
-PORTS = (1337, 1338)  # libfranka robot and gripper ports (fixed by the protocol)
-START_TIMEOUT_S = 60.0
-NODE_PARAMS = {"robot_ip": HOST, "realtime_policy": "ignore", "dynamics_factor": 0.2, "autostart": True}
+NODE_PARAMS = SIM_BRIDGE_PARAMS
 DIAGNOSTIC = f"{names.FRANKY_NODE}: robot"
-
-
-def _port_open(port: int) -> bool:
-    try:
-        socket.create_connection((HOST, port), timeout=0.2).close()
-    except OSError:
-        return False
-    return True
-
-
-class FrankySim:
-    """A franky-sim server process on 127.0.0.1 that can be killed and started again."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.proc: ManagedProcess | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        exe = shutil.which("franky-sim")
-        assert exe, "franky-sim is not installed: run 'make setup' (requirements.txt pins it)"
-        busy = [p for p in PORTS if _port_open(p)]
-        assert not busy, f"{HOST}:{busy} already in use (another franky-sim? it takes one client at a time)"
-        self.starts += 1
-        self.proc = ManagedProcess(
-            [exe, "-s", "mujoco", "--hostname", HOST],
-            self.log_dir / f"franky_sim_{self.starts}.log",
-            env=dict(os.environ),
-        )
-        wait_until(
-            lambda: all(_port_open(p) for p in PORTS) or not self.proc.alive(), START_TIMEOUT_S, "franky-sim ports"
-        )
-        assert self.proc.alive(), self.proc.output()[-3000:]
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.stop()
-            wait_until(lambda: not any(_port_open(p) for p in PORTS), 10.0, "franky-sim ports closed")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.stop()
 
 
 @pytest.fixture
 def franky_sim(tmp_path: Path) -> Iterator[FrankySim]:
-    sim = FrankySim(tmp_path)
-    try:
-        sim.start()
+    with running_franky_sim(tmp_path) as sim:
         yield sim
-    finally:
-        sim.stop()
 
 
 def start_bridge(launcher: ProcessLauncher, ros: RosHarness, **params: object) -> tuple[ManagedProcess, object]:
@@ -210,6 +157,21 @@ def test_a_step_outside_the_workspace_is_clipped(
     x = position(poses.messages[-1])[0]
     print(f"step +5 cm from x = {start[0]:.4f} m into a box ending at x = {face} m: x = {x:.4f} m")
     assert abs(x - face) <= 0.002
+
+
+def test_an_action_stopped_on_timeout_does_not_fail_the_next(
+    franky_sim: FrankySim, launcher: ProcessLauncher, ros: RosHarness
+) -> None:
+    """franky raises the preemption of a motion that the bridge stopped itself (timeout, ~/stop) at the next
+    command: the bridge must take it as its own, not as a robot error (which refused every later command until
+    ~/recover, or crashed the node when it surfaced in the next move)."""
+    proc, _ = start_bridge(launcher, ros)
+    first = execute(ros, [0.05, 0, 0, 0, 0, 0, 0], timeout_s=0.1)
+    assert not first.success and "timed out" in first.message, first.message
+    second = execute(ros, [0.0, 0.02, 0, 0, 0, 0, 0])
+    print(f"after a timed-out action: {second.message} ({second.elapsed_s:.2f} s)")
+    assert second.success, second.message
+    assert proc.alive() and "Traceback" not in proc.output()
 
 
 def test_simulator_killed_mid_motion_then_back(

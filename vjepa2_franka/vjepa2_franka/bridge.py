@@ -30,6 +30,7 @@ from vjepa2_core.limits import (
 
 REALTIME_POLICIES = ("enforce", "ignore")
 _POLL_S = 0.002  # how often a blocking action looks at the motion
+_STOP_JOIN_S = 5.0  # longest wait for a motion preempted by our own robot.stop() to end
 # franky restarts its velocity profile on every preempting motion (a 20 ms stream of one twist covers ~half the
 # distance), so an unchanged twist is re-sent only when half of its hold time is over
 _TWIST_SAME = 1e-4  # [m/s, rad/s] twists closer than this are the same command
@@ -107,6 +108,7 @@ class FrankyBridge:
         self._gripper = None
         self._lock = threading.RLock()  # commands and (re)connection
         self._interrupt = 0  # bumped by stop(): ends a waiting execute_action
+        self._own_stop = False  # robot.stop() was called: franky raises that preemption at the next move
         self._last_twist: tuple[np.ndarray, float] | None = None  # (linear+angular, monotonic send time)
 
     # ------------------------------------------------------------------ connection
@@ -197,15 +199,15 @@ class FrankyBridge:
             interrupt = self._interrupt
             self._last_twist = None
             began = time.monotonic()
+            self._start(
+                robot,
+                franky.CartesianMotion(
+                    franky.Affine(target[:3], quat),
+                    franky.ReferenceType.Absolute,
+                    relative_dynamics_factor=self.config.dynamics_factor,
+                ),
+            )
             try:
-                robot.move(
-                    franky.CartesianMotion(
-                        franky.Affine(target[:3], quat),
-                        franky.ReferenceType.Absolute,
-                        relative_dynamics_factor=self.config.dynamics_factor,
-                    ),
-                    asynchronous=True,
-                )
                 grip = None
                 if abs(clipped[6]) > 1e-6:
                     grip = self._gripper.move_async(width_from_closure(target[6]), self.config.gripper_speed)
@@ -222,6 +224,8 @@ class FrankyBridge:
                 time.sleep(_POLL_S)
             if not done and self._interrupt == interrupt:
                 robot.stop()
+                self._own_stop = True
+                self._consume_own_stop(robot)  # "holding the pose": the braking is over when this returns
         except franky.ControlException as exc:
             if self._interrupt != interrupt:
                 done = False  # stopped by stop(): the preemption is ours
@@ -296,10 +300,27 @@ class FrankyBridge:
             self._last_twist = (command, now)
         return reasons
 
+    def _consume_own_stop(self, robot: object) -> None:
+        """franky raises the preemption of a motion by ``robot.stop()`` (a ControlException, "Move command
+        preempted") at the next ``poll_motion``/``join_motion``/``move``: take it here, where it is known to be ours,
+        so that it is not mistaken for a robot error by the next command."""
+        import franky
+
+        if not self._own_stop:
+            return
+        self._own_stop = False
+        try:
+            robot.join_motion(_STOP_JOIN_S)
+        except franky.ControlException:
+            pass
+        except (franky.NetworkException, franky.ProtocolException) as exc:
+            raise self._lost(exc) from exc
+
     def _start(self, robot: object, motion: object) -> None:
         """Start ``motion`` asynchronously; a refusal becomes a RobotError, a dead link RobotConnectionLost."""
         import franky
 
+        self._consume_own_stop(robot)
         try:
             robot.move(motion, asynchronous=True)
         except franky.ControlException as exc:
@@ -349,6 +370,7 @@ class FrankyBridge:
             return
         try:
             robot.stop()
+            self._own_stop = True
         except (franky.NetworkException, franky.ProtocolException) as exc:
             raise self._lost(exc) from exc
 

@@ -15,7 +15,7 @@ from vjepa2_core.checkpoint import save_pretrained
 from vjepa2_core.limits import CommandError, CommandLimits
 from vjepa2_core.models import ACPredictor, ACPredictorConfig
 from vjepa2_core.planning import CEMConfig
-from vjepa2_planner.params import PlannerParams
+from vjepa2_planner.params import PlannerParams, read_params_file
 from vjepa2_planner.safety import NS_PER_S, MotionBlocked, SafetyLayer
 from vjepa2_planner.servo import ServoGains, TwistStreamer
 from vjepa2_planner.world_model import EmbeddingMismatch, ModelLoadError, PlannerModel, PredictorSpec
@@ -177,3 +177,22 @@ def test_rotation_that_tilts_the_tcp_too_far_is_dropped() -> None:
     over = safety.check_action([0.0, 0.0, 0.0, 0.7, 0.0, 0.0, 0.0], T0)  # ... from 0.5: 1.2 > max_tcp_tilt 1.0
     assert not big.clipped
     assert over.clipped and np.allclose(over.action[3:6], 0) and "max_tcp_tilt" in over.reasons[0]
+
+
+def test_parameter_files_read_without_ros_as_the_node_reads_them(tmp_path: Path) -> None:
+    params = read_params_file(ROOT / "vjepa2" / "config" / "plan.yaml", {"cem.samples": 32, "max_steps": 7})
+    assert params.cem.samples == 32 and params.cem.top_k == 8 and params.predictor.embed_dim == 256
+    loop = params.loop_settings()
+    assert (loop.max_steps, loop.energy_tolerance, loop.cem.samples, loop.warm_start) == (7, 0.2, 32, False)
+    goal = params.loop_settings(energy_tolerance=0.05, max_steps=3)  # a goal's own values win
+    assert (goal.energy_tolerance, goal.max_steps) == (0.05, 3)
+    assert params.predictor_spec() == PredictorSpec(
+        "random", enc_embed_dim=1024, embed_dim=256, depth=4, num_heads=4, grid_size=16
+    )
+    assert read_params_file(None) == PlannerParams()
+    with pytest.raises(ValueError, match=r"unknown parameter 'cem.sample' \(did you mean 'cem.samples'\?\)"):
+        read_params_file(None, {"cem.sample": 3})
+    path = tmp_path / "p.yaml"
+    path.write_text("vjepa2_planner:\n  ros__parameters:\n    cem: {top_k: 100, samples: 10}\n")
+    with pytest.raises(ValueError, match="top_k"):  # CEMConfig.validate, as configure runs it
+        read_params_file(path).load_model()

@@ -2,23 +2,36 @@
 
 Defaults of the motion limits come from :class:`vjepa2_core.limits.CommandLimits` (written once there);
 the CEM defaults from :class:`vjepa2_core.planning.CEMConfig` (the paper's robot setting).
+
+What configure and each goal make of the parameters is here too, free of ROS, so that the node and ROS-free
+users (``benchmarks/reach.py``) build the model, the loop settings and the safety layer alike:
+:meth:`PlannerParams.load_model`, :meth:`PlannerParams.loop_settings`, :meth:`PlannerParams.safety`, and
+:func:`read_params_file` (a parameter file as the node reads it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
 
 from vjepa2_common import names
+from vjepa2_common.lifecycle import LifecycleParams
 from vjepa2_common.limits_params import OrientedLimitsParams
-from vjepa2_common.params import namespace, param
+from vjepa2_common.params import namespace, param, parameter_file_values, schema_specs, settings_from_values
 from vjepa2_core.cem import BOUNDS
 from vjepa2_core.devices import CANONICAL_DTYPES, DEVICE_CHOICES
 from vjepa2_core.limits import GRIPPER_MAX_WIDTH
 from vjepa2_core.planning import CEMConfig
 
+from .loop import LoopSettings
 from .safety import SafetyLayer
+from .world_model import PlannerModel, PredictorSpec
 
-COMMAND_INTERFACES = ("execute_action", "servo_twist", "pose_target")
+#: dry_run commands nothing: each action (after the safety layer) is only published on ~/planned_action
+DRY_RUN = "dry_run"
+COMMAND_INTERFACES = ("execute_action", "servo_twist", "pose_target", DRY_RUN)
 STATE_TYPES = ("PoseStamped", "TransformStamped")
 
 
@@ -255,7 +268,8 @@ class PlannerParams:
     max_steps: int = param(20, "Most executed actions per goal (goal's max_steps 0 = this)", min=1, max=10000)
     command_interface: str = param(
         "execute_action",
-        "execute_action (blocking service) | servo_twist (TwistStamped stream) | pose_target (PoseStamped)",
+        "execute_action (blocking service) | servo_twist (TwistStamped stream) | pose_target (PoseStamped) | "
+        "dry_run (no robot: plans are only published on ~/planned_action, e.g. on a replayed bag)",
         choices=COMMAND_INTERFACES,
         configure=True,
     )
@@ -292,3 +306,46 @@ class PlannerParams:
 
     def safety(self) -> SafetyLayer:
         return SafetyLayer(self.limits.limits(), self.stale_after_s)
+
+    def predictor_spec(self) -> PredictorSpec:
+        """What to load: the ``predictor.*`` parameters as a :class:`~.world_model.PredictorSpec`."""
+        p = self.predictor
+        return PredictorSpec(**{f.name: getattr(p, f.name) for f in fields(PredictorSpec)})
+
+    def load_model(self) -> PlannerModel:
+        """What configure does with the model parameters: check the CEM settings (ValueError), apply
+        ``predictor.torch_threads``, load the predictor (:class:`~.world_model.ModelLoadError`)."""
+        self.cem.config().validate()
+        if self.predictor.torch_threads:
+            import torch
+
+            torch.set_num_threads(self.predictor.torch_threads)
+        return PlannerModel(self.predictor_spec(), expected_model_id=self.encoder_model_id)
+
+    def loop_settings(self, energy_tolerance: float = 0.0, max_steps: int = 0) -> LoopSettings:
+        """The loop settings of one goal; the goal's own ``energy_tolerance`` / ``max_steps`` (0 = these
+        parameters' values) win."""
+        return LoopSettings(
+            energy_tolerance=energy_tolerance or self.energy_tolerance,
+            max_steps=max_steps or self.max_steps,
+            cem=self.cem.config(),
+            seed=self.cem.seed,
+            warm_start=self.cem.warm_start,
+        )
+
+
+#: parameters the planner node declares outside PlannerParams (ManagedNode's, rclpy's): not unknown in a file
+OTHER_NODE_PARAMETERS = frozenset({s.name for s in schema_specs(LifecycleParams)} | {"use_sim_time"})
+
+
+def read_params_file(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> PlannerParams:
+    """The planner's parameters, ROS-free, as the node would read them from the parameter file ``path`` (the
+    sections that apply to ``vjepa2_planner``; None: the schema defaults) with ``overrides`` (``{dotted.name:
+    value}``, like ``-p``) on top. ValueError names the file and every unknown or invalid parameter."""
+    node = names.PLANNER_NODE
+    values = dict(parameter_file_values(path, node)) if path is not None else {}
+    values.update(overrides or {})
+    source = f"parameter file '{path}' [{node}]" if path is not None else f"{node} parameters"
+    if overrides:
+        source += f" with overrides {', '.join(overrides)}"
+    return settings_from_values(PlannerParams, values, source=source, ignore=OTHER_NODE_PARAMETERS)

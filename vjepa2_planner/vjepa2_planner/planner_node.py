@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,6 @@ from .loop import (
     GoalResult,
     GoalStopped,
     LoopError,
-    LoopSettings,
     Motion,
     Observation,
     Outcome,
@@ -59,11 +58,11 @@ from .loop import (
     Status,
     run_goal,
 )
-from .params import PlannerParams
+from .params import DRY_RUN, PlannerParams
 from .safety import NS_PER_S, SafeAction, SafetyLayer
 from .servo import ServoGains, TwistStreamer, pose_error
 from .visuals import debug_image, planned_path
-from .world_model import EmbeddingMismatch, Plan, PlannerModel, PredictorSpec
+from .world_model import EmbeddingMismatch, Plan, PlannerModel
 
 NODE_NAME = names.PLANNER_NODE
 _THROTTLE_S = 2.0
@@ -164,16 +163,9 @@ class PlannerNode(ManagedNode):
     # ------------------------------------------------------------------------------------------ lifecycle
     def do_configure(self) -> None:
         s = self.settings = read_parameters(self, PlannerParams)
-        s.cem.config().validate()
-        if s.predictor.torch_threads:
-            import torch
-
-            torch.set_num_threads(s.predictor.torch_threads)
-        p = s.predictor
-        spec = PredictorSpec(**{f.name: getattr(p, f.name) for f in fields(PredictorSpec)})
         started = time.monotonic()
-        self._model = PlannerModel(spec, expected_model_id=s.encoder_model_id)
-        if p.checkpoint == "random":
+        self._model = s.load_model()
+        if s.predictor.checkpoint == "random":
             self.get_logger().warning("predictor.checkpoint is 'random': plans come from untrained weights")
         self.get_logger().info(
             f"loaded {self._model.model_id} ({self._model.dim}-dim tokens on a {self._model.grid[1]}x"
@@ -183,7 +175,13 @@ class PlannerNode(ManagedNode):
         self._create_io()
 
     def do_activate(self) -> None:
-        self.get_logger().info(f"active: PlanToGoal on ~/plan_to_goal, commands via {self.settings.command_interface}")
+        interface = self.settings.command_interface
+        commands = (
+            "dry run: planned actions on ~/planned_action, no robot is commanded"
+            if interface == DRY_RUN
+            else f"commands via {interface}"
+        )
+        self.get_logger().info(f"active: PlanToGoal on ~/plan_to_goal, {commands}")
 
     def do_deactivate(self) -> None:
         self._stop_all_goals(Outcome.CANCELED, "the planner was deactivated")
@@ -235,28 +233,49 @@ class PlannerNode(ManagedNode):
         self._encode_client = self.create_client(
             EncodeImage, s.services.encode_image, callback_group=self._client_group
         )
-        self._execute_client = self.create_client(
-            ExecuteAction, s.services.execute_action, callback_group=self._client_group
+        robot = s.command_interface != DRY_RUN  # a dry run has no robot: no command outputs at all
+        self._execute_client = (
+            self.create_client(ExecuteAction, s.services.execute_action, callback_group=self._client_group)
+            if robot
+            else None
         )
         self._stop_client = (
-            self.create_client(Trigger, s.services.stop, callback_group=self._client_group) if s.services.stop else None
+            self.create_client(Trigger, s.services.stop, callback_group=self._client_group)
+            if s.services.stop and robot
+            else None
         )
-        self._twist_pub = self.create_publisher(TwistStamped, s.topics.twist, 10)
-        self._pose_pub = self.create_publisher(PoseStamped, s.topics.pose_target, 10)
+        self._twist_pub = self.create_publisher(TwistStamped, s.topics.twist, 10) if robot else None
+        self._pose_pub = self.create_publisher(PoseStamped, s.topics.pose_target, 10) if robot else None
         self._gripper_pub = (
-            self.create_publisher(Float64, s.topics.gripper_command, 10) if s.topics.gripper_command else None
+            self.create_publisher(Float64, s.topics.gripper_command, 10) if s.topics.gripper_command and robot else None
         )
+        self._planned_pub = self.create_publisher(PlannerStatus, "~/planned_action", 10)
         self._debug_pub = self.create_publisher(Image, "~/debug_image", 2)
         self._marker_pub = self._create_marker_publisher() if s.publish_markers else None
-        self._inputs += [self._encode_client, self._execute_client, self._twist_pub, self._pose_pub, self._debug_pub]
-        self._inputs += [e for e in (self._stop_client, self._gripper_pub, self._marker_pub) if e is not None]
+        self._inputs += [self._encode_client, self._planned_pub, self._debug_pub]
+        self._inputs += [
+            e
+            for e in (
+                self._execute_client,
+                self._twist_pub,
+                self._pose_pub,
+                self._stop_client,
+                self._gripper_pub,
+                self._marker_pub,
+            )
+            if e is not None
+        ]
         sv = s.servo
-        self._streamer = TwistStreamer(
-            self._publish_twist,
-            self._latest_pose,
-            self._safety,
-            self._now_ns,
-            ServoGains(sv.rate_hz, sv.linear_gain, sv.angular_gain, sv.position_tolerance, sv.rotation_tolerance),
+        self._streamer = (
+            TwistStreamer(
+                self._publish_twist,
+                self._latest_pose,
+                self._safety,
+                self._now_ns,
+                ServoGains(sv.rate_hz, sv.linear_gain, sv.angular_gain, sv.position_tolerance, sv.rotation_tolerance),
+            )
+            if robot
+            else None
         )
 
     # ------------------------------------------------------------------------------------------ inputs
@@ -589,14 +608,8 @@ class PlannerNode(ManagedNode):
         except (LoopError, EmbeddingMismatch, ValueError) as exc:
             return GoalResult(Outcome.ERROR, str(exc))
         self._energies, self._goal_rgb = [], goals[-1].rgb
-        self._tolerance = request.energy_tolerance or s.energy_tolerance
-        settings = LoopSettings(
-            energy_tolerance=self._tolerance,
-            max_steps=request.max_steps or s.max_steps,
-            cem=s.cem.config(),
-            seed=s.cem.seed,
-            warm_start=s.cem.warm_start,
-        )
+        settings = s.loop_settings(request.energy_tolerance, request.max_steps)
+        self._tolerance = settings.energy_tolerance
         io.goals = goals
         result = run_goal(
             [g.tokens for g in goals],
@@ -684,8 +697,10 @@ class PlannerNode(ManagedNode):
             if self.settings.publish_debug_image:
                 picture = debug_image(self._camera_rgb, goal_rgb, self._energies, self._tolerance)
                 self._debug_pub.publish(rgb_to_image(picture, msg.header.stamp, self.settings.base_frame))
-        if status.phase == Phase.EXECUTING and status.execute_time_s == 0.0 and status.message.startswith("safety:"):
-            self._warn(f"step {status.step}: {status.message}", key="clipped")
+        if status.phase == Phase.EXECUTING and status.execute_time_s == 0.0:  # about to be commanded
+            self._planned_pub.publish(msg)  # the action after the safety layer (the only output of a dry run)
+            if status.message.startswith("safety:"):
+                self._warn(f"step {status.step}: {status.message}", key="clipped")
         if plan is not None and status.phase == Phase.EXECUTING and status.execute_time_s == 0.0:
             self._plan_latency.add(plan.seconds)
             if self._marker_pub is not None:
@@ -816,6 +831,8 @@ class _NodeIO:
     def execute(self, action: SafeAction, state: np.ndarray, control: GoalControl) -> Motion:
         node = self.node
         interface = node.settings.command_interface
+        if interface == DRY_RUN:  # nothing moves: the next observation is just the next frame
+            return Motion(settled=True, settled_ns=self.now_ns(), state=state, message="dry run: not executed")
         if interface == "execute_action":
             return self._execute_action(action, control)
         start, _ = node._safety.state()

@@ -46,6 +46,13 @@ class ACPredictorConfig(TransformerConfig):
     grid_w: int = 16
     qkv_bias: bool = True
     layer_norm_eps: float = 1e-6
+    #: Predict each frame's change: the output is the readout plus the input frame's tokens (ours; the released
+    #: predictor is not residual). A small predictor then starts at "nothing moves" and learns only the motion.
+    residual: bool = False
+    #: Actions are multiplied by this before the action encoder (ours; released: 1). Deltas of a few cm are tiny
+    #: inputs, and Adam moves weights at a rate independent of their input's scale: a small predictor trained on
+    #: metre-scale deltas learns their effect ~20x slower than on unit-scale ones (20: 5 cm -> 1).
+    action_scale: float = 1.0
 
     @property
     def tokens_per_frame(self) -> int:
@@ -125,6 +132,9 @@ class ACPredictor(nn.Module):
         self._mask_cache: dict[tuple, Tensor | None] = {}
         if init_weights:
             init_vit_weights(self, self.predictor_blocks)
+            if cfg.residual:  # start at "nothing moves"
+                nn.init.zeros_(self.predictor_proj.weight)
+                nn.init.zeros_(self.predictor_proj.bias)
 
     # ---------------------------------------------------------------- helpers
     def _rope(self, num_steps: int, past_steps: int, device: torch.device, dtype: torch.dtype) -> RopeTables:
@@ -202,7 +212,7 @@ class ACPredictor(nn.Module):
         x = self.predictor_embed(frame_tokens.to(self.predictor_embed.weight.dtype))
         x = x.view(x.shape[0], steps, cfg.tokens_per_frame, -1)
         parts = [
-            self.action_encoder(actions.to(self.action_encoder.weight.dtype)).unsqueeze(2),
+            self.action_encoder(actions.to(self.action_encoder.weight.dtype) * self.cfg.action_scale).unsqueeze(2),
             self.state_encoder(states.to(self.state_encoder.weight.dtype)).unsqueeze(2),
         ]
         if cfg.use_extrinsics:
@@ -215,6 +225,12 @@ class ACPredictor(nn.Module):
         cfg = self.cfg
         x = x.view(x.shape[0], steps, cfg.tokens_per_step, -1)[:, :, cfg.cond_tokens :].flatten(1, 2)
         return self.predictor_proj(self.predictor_norm(x))
+
+    def _residual(self, out: Tensor, frame_tokens: Tensor) -> Tensor:
+        """``out`` plus the input frames' tokens when the predictor is residual (broadcast over the batch)."""
+        if not self.cfg.residual:
+            return out
+        return out + frame_tokens.to(out.dtype).expand(out.shape[0], -1, -1)
 
     # ---------------------------------------------------------------- API
     def forward(
@@ -232,7 +248,7 @@ class ACPredictor(nn.Module):
         mask = self._mask(steps, 0, x.device)
         for blk in self.predictor_blocks:
             x = blk(x, rope, mask)
-        return self._readout(x, steps)
+        return self._residual(self._readout(x, steps), frame_tokens)
 
     def forward_cached(
         self,
@@ -262,4 +278,4 @@ class ACPredictor(nn.Module):
             past_kv = cache.layers[i] if cache is not None and cache.layers else None
             x, kv = blk(x, rope, mask, past_kv=past_kv, return_kv=True)
             new_layers.append(kv)
-        return self._readout(x, steps), ACKVCache(new_layers, past + steps)
+        return self._residual(self._readout(x, steps), frame_tokens), ACKVCache(new_layers, past + steps)

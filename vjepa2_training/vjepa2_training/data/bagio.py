@@ -1,18 +1,24 @@
-"""rosbag2 writing (mcap or sqlite3) via ``rosbags``, shared by the ROS recorder node and ROS-free writers.
+"""rosbag2 I/O (mcap or sqlite3) via ``rosbags``, shared by the recorder and player nodes, the converter and
+ROS-free writers.
 
 :class:`BagWriter` takes raw CDR bytes (what ``create_subscription(..., raw=True)`` delivers) or message
 objects built from the rosbags typestore. Unlike a bare ``rosbags.rosbag2.Writer``, leaving its ``with`` block
 through an exception still finalises the bag (index + ``metadata.yaml``), so everything written before a
-Ctrl-C, SIGTERM or error stays readable; the exception is then re-raised.
+Ctrl-C, SIGTERM or error stays readable; the exception is then re-raised. :func:`check_bag_files` and
+:func:`open_bag` open a bag for reading with one clear message for a missing, unfinished or damaged one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import yaml
+from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
@@ -21,6 +27,7 @@ from vjepa2_core.files import check_readable_file
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 MSG_DEFINITION_MAX_BYTES = 1 << 20  # a .msg file is a few lines
+METADATA_MAX_BYTES = 64 << 20  # a rosbag2 metadata.yaml is kilobytes, even for long recordings
 
 
 class BagError(RuntimeError):
@@ -129,3 +136,45 @@ class BagWriter:
             if exc_type is None:
                 raise
         return False
+
+
+def check_bag_files(bag: Path) -> None:
+    """Check a rosbag2 directory before rosbags reads it: ``metadata.yaml`` and the storage files must be readable
+    regular files and the metadata valid UTF-8 YAML, so that a garbage, FIFO or unreadable file gets a message
+    naming it instead of a decoder traceback or a read that never returns."""
+    bag = Path(bag)
+    if not bag.is_dir():
+        raise ValueError(
+            f"{bag} {'is not a directory' if bag.exists() else 'does not exist'}: a rosbag2 is a directory with "
+            "metadata.yaml and .mcap or .db3 files (what vjepa2-record writes)"
+        )
+    metadata = bag / "metadata.yaml"
+    if not metadata.exists():
+        raise ValueError(
+            f"{bag} has no metadata.yaml: the recording was never finalised (recorder killed with SIGKILL or "
+            "crashed), so rosbags cannot index it"
+        )
+    check_readable_file(metadata, what="rosbag2 metadata file", max_bytes=METADATA_MAX_BYTES)
+    try:
+        info = yaml.safe_load(metadata.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ValueError(f"{metadata} is not a rosbag2 metadata file (not UTF-8 YAML: {err})") from None
+    if not isinstance(info, dict) or "rosbag2_bagfile_information" not in info:
+        raise ValueError(f"{metadata} is not a rosbag2 metadata file (no rosbag2_bagfile_information mapping)")
+    for storage_file in sorted([*bag.glob("*.mcap"), *bag.glob("*.db3")]):
+        check_readable_file(storage_file, what="rosbag2 storage file")
+
+
+@contextlib.contextmanager
+def open_bag(bag: Path) -> Iterator[AnyReader]:
+    """rosbags' reader of ``bag`` (call :func:`check_bag_files` first); its errors while opening name the bag
+    (rosbags' own often do not). An sqlite3 bag must be read by the thread that opened it."""
+    try:
+        reader = AnyReader([Path(bag)], default_typestore=default_typestore())
+        reader.open()
+    except Exception as err:  # rosbags raises many types for a damaged bag
+        raise ValueError(f"{bag}: rosbags cannot open it: {type(err).__name__}: {err}") from err
+    try:
+        yield reader
+    finally:
+        reader.close()

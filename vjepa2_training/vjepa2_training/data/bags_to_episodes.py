@@ -8,32 +8,27 @@ types from the bag's embedded definitions or ROS 2 Jazzy), synchronises and resa
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import cv2
 import numpy as np
-import yaml
 from rosbags.highlevel import AnyReader
 
 from vjepa2_common import names
 from vjepa2_common.messages import stamp_to_ns
-from vjepa2_core.files import check_readable_file
 
 from ..config_io import ConfigError, apply_override, from_dict, read_yaml_mapping, to_dict
 from . import extractors
-from .bagio import default_typestore
+from .bagio import check_bag_files, open_bag
 from .dataset_writer import DatasetWriter, FrameEncoding, SourceOutput, run_batch
 from .episodes import DatasetError, decode_frame
 from .sync import SyncSettings, synchronise
 
 LOG = logging.getLogger("vjepa2_training.data.bags_to_episodes")
-METADATA_MAX_BYTES = 64 << 20  # a rosbag2 metadata.yaml is kilobytes, even for long recordings
 
 
 @dataclass
@@ -91,7 +86,7 @@ def convert_bag(bag: Path, cfg: ConvertConfig) -> SourceOutput:
     """Synchronise one rosbag2 directory into episode segments with encoded frames."""
     streams = {"image": cfg.image, "pose": cfg.pose, "gripper": cfg.gripper}
     check_bag_files(bag)
-    with _open_bag(bag) as reader:
+    with open_bag(bag) as reader:
         by_topic = {c.topic: c for c in reader.connections}
         missing = [s.topic for s in streams.values() if s.topic not in by_topic]
         if missing:
@@ -202,41 +197,6 @@ class _ImagePass:
             raise ValueError(f"camera stream changed between reads ({len(missing)} of {len(todo)} frames missing)")
         self.failed |= bad
         return bad
-
-
-def check_bag_files(bag: Path) -> None:
-    """Check a rosbag2 directory before rosbags reads it: ``metadata.yaml`` and the storage files must be readable
-    regular files and the metadata valid UTF-8 YAML, so that a garbage, FIFO or unreadable file gets a message
-    naming it instead of a decoder traceback or a read that never returns."""
-    metadata = bag / "metadata.yaml"
-    if not metadata.exists():
-        raise ValueError(
-            f"{bag} has no metadata.yaml: the recording was never finalised (recorder killed with SIGKILL or "
-            "crashed), so rosbags cannot index it"
-        )
-    check_readable_file(metadata, what="rosbag2 metadata file", max_bytes=METADATA_MAX_BYTES)
-    try:
-        info = yaml.safe_load(metadata.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ValueError(f"{metadata} is not a rosbag2 metadata file (not UTF-8 YAML: {err})") from None
-    if not isinstance(info, dict) or "rosbag2_bagfile_information" not in info:
-        raise ValueError(f"{metadata} is not a rosbag2 metadata file (no rosbag2_bagfile_information mapping)")
-    for storage_file in sorted([*bag.glob("*.mcap"), *bag.glob("*.db3")]):
-        check_readable_file(storage_file, what="rosbag2 storage file")
-
-
-@contextlib.contextmanager
-def _open_bag(bag: Path) -> Iterator[AnyReader]:
-    """rosbags' reader of ``bag``; its errors while opening name the bag (they often do not)."""
-    try:
-        reader = AnyReader([bag], default_typestore=default_typestore())
-        reader.open()
-    except Exception as err:  # rosbags raises many types for a damaged bag
-        raise ValueError(f"{bag}: rosbags cannot open it: {type(err).__name__}: {err}") from err
-    try:
-        yield reader
-    finally:
-        reader.close()
 
 
 def _resize_to(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

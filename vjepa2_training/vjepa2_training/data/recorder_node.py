@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import importlib
 import queue
 import sys
 import threading
@@ -31,11 +30,13 @@ from rclpy.node import Node
 
 from vjepa2_common import names
 from vjepa2_common.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
+from vjepa2_common.messages import interface_class
 from vjepa2_common.node import run_node
 from vjepa2_common.params import declare_parameters, param
 from vjepa2_common.qos import qos_from_name
 
 from .bagio import STORAGES, BagError, BagWriter, default_typestore, ensure_type
+from .ros_cli import parameter_overrides, split_ros_args, with_overrides
 
 #: the recorded streams, each a ``<role>_topic`` / ``<role>_type`` parameter pair
 ROLES = ("image", "pose", "gripper", "command")
@@ -95,13 +96,7 @@ class RecorderParams:
 
 def message_class(msgtype: str) -> Any:
     """The rclpy message class of ``pkg/msg/Name``."""
-    parts = msgtype.split("/")
-    if len(parts) != 3 or parts[1] != "msg" or not all(parts):
-        raise ValueError(f"message type must look like 'pkg/msg/Name', got {msgtype!r}")
-    try:
-        return getattr(importlib.import_module(f"{parts[0]}.msg"), parts[2])
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ValueError(f"cannot import message type {msgtype!r} ({err}); is its package built and sourced?") from err
+    return interface_class(msgtype, "msg")
 
 
 class BagThread:
@@ -370,11 +365,7 @@ class RecorderNode(Node):
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """CLI options -> parameter overrides; anything after ``--ros-args`` is passed to rclpy unchanged."""
-    if "--ros-args" in argv:
-        cut = argv.index("--ros-args")
-        own, ros = argv[:cut], argv[cut:]
-    else:
-        own, ros = argv, []
+    own, ros = split_ros_args(argv)
     parser = argparse.ArgumentParser(
         prog="vjepa2-record",
         description="Record camera, end-effector pose, gripper and command topics into a rosbag2.",
@@ -391,19 +382,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
     parser.add_argument("--max-frames", type=int, help="stop after this many images")
     args = parser.parse_args(own)
-    overrides = []
-    for name, value in vars(args).items():
-        if value is None or name == "extra_topic":
-            continue
-        param = {"duration": "max_duration_s"}.get(name, name)
-        if isinstance(value, float):
-            value = repr(value)
-        overrides += ["-p", f"{param}:={value!s}" if value != "" else f"{param}:=''"]
-    if args.extra_topic:
-        overrides += ["-p", "extra_topics:=[" + ",".join(f"'{t}'" for t in args.extra_topic) + "]"]
-    if overrides:
-        ros = ["--ros-args", *overrides, *ros[1:]] if ros else ["--ros-args", *overrides]
-    return args, ros
+    overrides = parameter_overrides(vars(args), {"duration": "max_duration_s", "extra_topic": "extra_topics"})
+    return args, with_overrides(ros, overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
