@@ -1,3 +1,4 @@
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -14,7 +15,8 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         # the embedded demo model (encoder + AC predictor, MODEL_CARD.md): package://vjepa2/models/demo/...
-        (f"share/{PACKAGE}/models/demo", sorted(glob("models/demo/*"))),
+        # (existing files only: a removed file stays behind as a dangling link in colcon's symlinked build tree)
+        (f"share/{PACKAGE}/models/demo", sorted(p for p in glob("models/demo/*") if os.path.isfile(p))),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -7,12 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from vjepa2_core.checkpoint import load_ac_predictor, load_encoder
 from vjepa2_training.data.bags_to_episodes import main as convert_main
 from vjepa2_training.data.episodes import EpisodeStore
 from vjepa2_training.data.synthetic import SimExplorer, write_robot_bag
 from vjepa2_training.eval.energy_landscape import main as energy_main
+from vjepa2_training.eval.export import export_metadata
+from vjepa2_training.eval.export import main as export_main
 from vjepa2_training.eval.plot_losses import main as plot_main
 from vjepa2_training.train.pretrain import main as pretrain_main
 from vjepa2_training.train.run_logging import read_metric_pairs
@@ -84,6 +87,23 @@ def test_sim_to_trained_models(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert after < before, f"AC fixed-batch loss did not decrease: {before} -> {after}"
     predictor = load_ac_predictor(ac_dir / "export" / "ac_predictor.safetensors")
     assert predictor.cfg.enc_embed_dim == 64 and predictor.cfg.grid_h == 4
+
+    # the encoder + predictor pair of the AC run as make train-demo-model ships it: the frozen EMA target encoder
+    # the predictor was trained on, and the predictor, with their provenance
+    pair = tmp_path / "pair"
+    assert export_main(["--ac-run", str(ac_dir), "--out", str(pair)]) == 0
+    shipped = load_encoder(pair / "encoder.safetensors"), load_ac_predictor(pair / "predictor.safetensors")
+    for exported, trained in zip(shipped, (encoder, predictor)):
+        assert all(torch.equal(a, b) for a, b in zip(exported.state_dict().values(), trained.state_dict().values()))
+    meta = export_metadata(pair / "predictor.safetensors")
+    assert meta["step"] == 20 and meta["frozen_encoder"] | {"checkpoint": None} == {
+        "checkpoint": None,
+        "source": "pretrain_run",
+        "weights": "ema_target",
+        "step": 20,
+    }
+    assert export_main(["--ac-run", str(tmp_path / "nope"), "--out", str(pair)]) == 2
+    assert "export: error:" in capsys.readouterr().err
 
     # warm starts: continue the AC predictor in a new run; a size mismatch is one clear error
     ac2 = tmp_path / "ac_continued"
