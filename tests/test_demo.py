@@ -67,8 +67,8 @@ def test_demo_closes_the_loop_and_writes_its_outputs(launcher, tmp_path: Path, t
         assert re.search(
             rf"goal 1 step {step['step']}: .*energy {step['energy']:.4f}, TCP [\d.]+ cm from the goal", text
         )
-    # the arm moved: the measured distance is not the start's any more
-    assert abs(goal["final_distance_cm"] - goal["start_distance_cm"]) > 0.3
+    # the arm moved (measured; random weights need not move it towards the goal)
+    assert np.linalg.norm(np.array(goal["end_tcp"]) - start) > 0.003
 
     assert (out / "contact_sheet.png").stat().st_size > 20_000
     import cv2
