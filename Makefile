@@ -34,7 +34,7 @@ format: setup  ## ruff format + import sorting
 	@$(ENV) ruff check --fix --select I . && ruff format .
 
 bench: setup  ## speed benchmarks (prints ratios measured in one run)
-	@$(ENV) for b in benchmarks/*.py; do echo "== $$b"; python $$b; done
+	@$(ENV) for b in benchmarks/encoder_speed.py benchmarks/perception_latency.py benchmarks/plan_latency.py; do echo "== $$b"; python $$b; done
 
 lock:  ## re-pin requirements.txt from requirements.in (in a throw-away venv)
 	@./scripts/lock.sh
