@@ -14,8 +14,9 @@ Methods:
   ``energy_tolerance``, ``cem.stop_rule``, ``max_steps``), its model (:meth:`PlannerParams.load_model`: V-JEPA
   2-AC + CEM through :class:`vjepa2_core.world_model.ACWorldModel`) and its safety layer
   (:meth:`PlannerParams.safety`: the limits' clipping). Each observation is the live scene rendered like the
-  data (``render_tiled``), encoded with the demo encoder (``vjepa2_core`` loader, ``ACFrameTransform(crop_size,
-  aspect)``, ``layer_norm_tokens`` as the encoder node's ``normalize: true``); each action is executed the way
+  data (``render_tiled``), encoded as the encoder node encodes it (its parameters' ``EncoderParams.model_spec``,
+  ``vjepa2_perception.model.PerceptionModel``, ``normalize_tokens`` as ``output.normalize: true``, the planner's
+  embedding check); each action is executed the way
   the sim node's ``~/execute_action`` executes it (``FrankaSim.apply_action``, stepped until the motion settles).
 * ``random``: uniform random Δxyz within the CEM sampling bound (``cem.bound``, ``cem.max_translation``), no
   rotation or gripper change, for ``max_steps`` steps, through the same safety layer and physics.
@@ -32,10 +33,9 @@ Settings: the planner section of ``--params-file`` (default ``vjepa2/config/sim.
 not exist, the planner schema defaults, said on stderr) with ``--set name=value`` overrides of planner
 parameters (e.g. ``--set cem.samples=128 --set cem.horizon=2``; values in YAML spelling); ``--max-steps N`` is
 ``--set max_steps=N``. The predictor is always ``--model``'s ``predictor.safetensors``. The encoder is
-``--model``'s ``encoder.safetensors``; its ``crop_size``, ``model.dtype`` and ``model.device`` come from the
-file's ``vjepa2_encoder`` section (else the predictor export's ``crop_size`` metadata, else 208 px; float32; cpu),
-its crop aspect from the predictor export's ``crop_aspect`` (else the number of tiled views, 2), as
-``vjepa2_training`` trained it.
+``--model``'s ``encoder.safetensors``, with the file's ``vjepa2_encoder`` section (``crop_size``,
+``ac_max_aspect``, ``model.dtype``, ...) over the crop the predictor export records (``crop_size``,
+``crop_aspect``: what ``vjepa2_training`` trained it on; else 208 px and the number of tiled views, 2).
 
     python benchmarks/reach.py                                   # 50 episodes per set, the demo model
     python benchmarks/reach.py --episodes 20 --sets near --methods cem,none --set cem.samples=128 \\
@@ -62,22 +62,23 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from oracle_gate import SUCCESS_RADIUS, sample_near_goal
 from tqdm import tqdm
 
 import vjepa2_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
+from vjepa2_common.lifecycle import MANAGED_NODE_PARAMETERS
 from vjepa2_common.names import ENCODER_NODE
-from vjepa2_common.params import parameter_file_values
-from vjepa2_core.checkpoint import CheckpointError, load_encoder
-from vjepa2_core.devices import parse_dtype, resolve_device
-from vjepa2_core.inference import FrameEncoder, layer_norm_tokens
+from vjepa2_common.params import parameter_file_values, settings_from_values
+from vjepa2_core.checkpoint import CheckpointError
 from vjepa2_core.limits import CommandError
-from vjepa2_core.preprocessing import ACFrameTransform
-from vjepa2_perception.model import ModelSpec, PerceptionModel
+from vjepa2_perception.encoder_node import EncoderParams
+from vjepa2_perception.model import ModelLoadError as PerceptionLoadError
+from vjepa2_perception.model import PerceptionModel, normalize_tokens
 from vjepa2_planner.loop import GoalControl, LoopSettings, Motion, Observation, run_goal
 from vjepa2_planner.params import PlannerParams, read_params_file
 from vjepa2_planner.safety import SafeAction, SafetyLayer
 from vjepa2_planner.world_model import EmbeddingMismatch, ModelLoadError, Plan, PlannerModel
+from vjepa2_sim.scene import REACH_SUCCESS_RADIUS as SUCCESS_RADIUS
+from vjepa2_sim.scene import sample_near_goal
 from vjepa2_sim.sim import FrankaSim
 from vjepa2_sim.views import render_goal_tiled, render_tiled
 from vjepa2_training.data.sim_collect import PlaySettings
@@ -174,19 +175,24 @@ def model_files(model_dir: Path) -> tuple[Path, Path]:
     return files
 
 
-def encoder_settings(params_file: str | None, predictor_file: Path) -> dict[str, Any]:
-    """crop_size, aspect, dtype, device of the encoder (see the module docstring)."""
-    node = parameter_file_values(params_file, ENCODER_NODE) if params_file is not None else {}
+def encoder_params(params_file: str | None, encoder_file: Path, predictor_file: Path) -> EncoderParams:
+    """The encoder node's parameters: the predictor export's ``crop_size`` / ``crop_aspect`` (else the demo
+    data's 208 px and number of tiled views), the file's ``vjepa2_encoder`` section on top, ``encoder_file``."""
     try:
         meta = export_metadata(predictor_file)
     except (CheckpointError, OSError, ValueError):
         meta = {}
-    return {
-        "crop_size": int(node.get("crop_size", meta.get("crop_size", PLAY.image_size))),
-        "aspect": float(meta.get("crop_aspect", len(PLAY.cameras))),
-        "dtype": str(node.get("model.dtype", "float32")),
-        "device": str(node.get("model.device", "cpu")),
+    values = {
+        "crop_size": meta.get("crop_size", PLAY.image_size),
+        "ac_max_aspect": float(meta.get("crop_aspect", len(PLAY.cameras))),
     }
+    values.update(parameter_file_values(params_file, ENCODER_NODE) if params_file is not None else {})
+    values["model.checkpoint"] = str(encoder_file)
+    source = f"parameter file '{params_file}' [{ENCODER_NODE}]" if params_file else f"{ENCODER_NODE} parameters"
+    try:
+        return settings_from_values(EncoderParams, values, source=source, ignore=MANAGED_NODE_PARAMETERS)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 class Bench:
@@ -198,24 +204,22 @@ class Bench:
         self.config = config
         self.params = load_params(config)
         encoder_file, predictor_file = model_files(Path(config.model_dir))
-        self.encoder_settings = enc = encoder_settings(config.params_file, predictor_file)
+        self.encoder_params = encoder_params(config.params_file, encoder_file, predictor_file)
         try:
             self.model: PlannerModel = self.params.load_model()
-            device, dtype = resolve_device(enc["device"]), parse_dtype(enc["dtype"])
-            encoder = load_encoder(encoder_file, device=device, dtype=dtype)
-        except (ModelLoadError, CheckpointError, ValueError, OSError) as exc:
+            # what the encoder node loads and how it encodes (per_frame: each frame its own tubelet)
+            self.encoder = PerceptionModel(self.encoder_params.model_spec())
+        except (ModelLoadError, PerceptionLoadError, ValueError) as exc:
             raise UsageError(str(exc)) from exc
-        self.encoder = FrameEncoder(encoder, ACFrameTransform(enc["crop_size"], aspect=enc["aspect"]), device, dtype)
-        if enc["crop_size"] % encoder.cfg.patch_size:
+        if self.encoder_params.mode != "per_frame" or self.encoder.spec.preprocessing != "ac":
             raise UsageError(
-                f"encoder crop_size {enc['crop_size']} is not a multiple of the patch {encoder.cfg.patch_size}"
+                f"the encoder section has mode {self.encoder_params.mode}, preprocessing "
+                f"{self.encoder.spec.preprocessing}; the planner needs per_frame embeddings with ac preprocessing"
             )
-        side = enc["crop_size"] // encoder.cfg.patch_size
-        # the encoder node's model id, so that encoder_model_id is checked as the planner checks it
-        encoder_id = PerceptionModel._model_id(ModelSpec(checkpoint=str(encoder_file)), encoder.cfg)
-        try:
+        try:  # the planner's check of every embedding, here once
+            grid = self.encoder.grid(1)
             self.model.check_embedding(
-                encoder_id, encoder.cfg.embed_dim, (1, side, side), side * side, f"the encoder {encoder_file}"
+                self.encoder.model_id, self.encoder.embed_dim, grid, grid[1] * grid[2], f"the encoder {encoder_file}"
             )
         except EmbeddingMismatch as exc:
             raise UsageError(str(exc)) from exc
@@ -231,7 +235,7 @@ class Bench:
     def encode(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         """Layer-normed tokens [N, D] of one tiled frame, and the wall time it took."""
         started = time.perf_counter()
-        tokens = layer_norm_tokens(self.encoder.encode_frames([frame]))[0].cpu().numpy()
+        tokens = normalize_tokens(self.encoder.encode_frames([frame]))[0]  # the encoder node's output.normalize
         return tokens, time.perf_counter() - started
 
     def start_episode(self, scene_seed: int, start: np.ndarray) -> None:
@@ -533,13 +537,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError) as exc:
         print(f"reach: {exc}", file=sys.stderr)
         return 2
-    cem = bench.settings.cem
+    cem, enc = bench.settings.cem, bench.encoder_params
     print(
         f"# {args.episodes} episodes per set, seed {args.seed}, planner settings from "
         f"{params_file or 'the schema defaults'}: CEM {cem.samples} x {cem.iterations}, horizon {cem.horizon}, "
         f"top-k {cem.top_k}, max_steps {bench.settings.max_steps}, energy_tolerance "
         f"{bench.settings.energy_tolerance:g}, stop_rule {cem.stop_rule}; predictor {bench.params.predictor.dtype}, "
-        f"encoder {bench.encoder_settings}; "
+        f"encoder {bench.encoder.model_id} ({enc.model.dtype}, {enc.crop_size} px, ac_max_aspect "
+        f"{enc.ac_max_aspect:g}); "
         f"{torch.get_num_threads()} torch threads, load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
@@ -559,7 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "overrides": overrides,
             "loop": {**asdict(bench.settings), "cem": asdict(cem)},
             "predictor": asdict(bench.params.predictor),
-            "encoder": bench.encoder_settings,
+            "encoder": asdict(bench.encoder.spec),
             "torch_threads": torch.get_num_threads(),
             "load_average": os.getloadavg(),
         }

@@ -71,8 +71,9 @@ def test_demo_closes_the_loop_and_writes_its_outputs(launcher, tmp_path: Path, t
             rf"goal 1 step {step['step']}: .*energy {step['energy']:.4f}, TCP [\d.]+ cm from the goal", text
         )
         assert step["distance_cm"] == pytest.approx(100 * np.linalg.norm(np.array(step["tcp"]) - target), abs=0.01)
-    # the planner moved the arm (the TCP the demo measured after the last step is not the start's)
-    assert np.linalg.norm(np.array(goal["steps"][-1]["tcp"]) - start) > 0.005
+    assert goal["steps"][-1]["tcp"] == goal["end_tcp"]  # the last step is measured once the planner answered
+    # the arm moved (measured; random weights need not move it towards the goal)
+    assert np.linalg.norm(np.array(goal["end_tcp"]) - start) > 0.003
 
     assert (out / "contact_sheet.png").stat().st_size > 20_000
     import cv2

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
+from vjepa2.testing import TINY_CROP, TINY_DIM, write_params
 from vjepa2_core.models import ACPredictor, ACPredictorConfig, EncoderConfig, VisionEncoder
 from vjepa2_training.eval.export import export_model
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import reach  # noqa: E402
 
-CROP = 64  # px: a 4 x 4 token grid keeps the test fast
+CROP = TINY_CROP  # px: a 4 x 4 token grid keeps the test fast
 LINE = re.compile(
     r"^(near|full) (cem|random|none): reach success: (\d+)/(\d+) \((\d+) %\) within 4 cm, "
     r"median final distance (\d+\.\d) cm, s/step (\d+\.\d\d)$"
@@ -32,10 +32,10 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Random weights at tiny sizes in the shipped layout (the predictor's grid fits the encoder at CROP px)."""
     out = tmp_path_factory.mktemp("model")
     torch.manual_seed(0)
-    encoder = VisionEncoder(EncoderConfig(embed_dim=32, depth=1, num_heads=2, img_size=CROP))
+    encoder = VisionEncoder(EncoderConfig(embed_dim=TINY_DIM, depth=1, num_heads=2, img_size=CROP, name="vit_tiny"))
     grid = CROP // 16
     predictor = ACPredictor(
-        ACPredictorConfig(enc_embed_dim=32, embed_dim=32, depth=1, num_heads=2, grid_h=grid, grid_w=grid)
+        ACPredictorConfig(enc_embed_dim=TINY_DIM, embed_dim=32, depth=1, num_heads=2, grid_h=grid, grid_w=grid)
     )
     export_model(out, "encoder", encoder, {"note": "random weights (test)"})
     export_model(out, "predictor", predictor, {"crop_size": CROP, "crop_aspect": 2.0})
@@ -44,13 +44,10 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def params_file(path: Path, crop_size: int = CROP) -> Path:
     """A parameter file with the planner's and the encoder node's sections, small CEM settings."""
-    planner = {"cem": {"samples": 12, "iterations": 2, "top_k": 4}, "max_steps": 2, "energy_tolerance": 0.01}
-    doc = {
-        "/**/vjepa2_planner": {"ros__parameters": {"autostart": True, **planner}},
-        "/**/vjepa2_encoder": {"ros__parameters": {"crop_size": crop_size, "model": {"dtype": "float32"}}},
-    }
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    planner = {"autostart": True, "cem.samples": 12, "cem.iterations": 2, "cem.top_k": 4, "max_steps": 2}
+    planner["energy_tolerance"] = 0.01  # random weights: never reached, so CEM runs its max_steps
+    encoder = {"autostart": True, "crop_size": crop_size, "model.dtype": "float32"}
+    return write_params(path, {"/**/vjepa2_planner": planner, "/**/vjepa2_encoder": encoder})
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], str]:
@@ -129,6 +126,9 @@ def test_bad_inputs_give_one_message_and_exit_2(
     wrong = str(params_file(tmp_path / "wrong.yaml", crop_size=208))
     code, _, err = run(capsys, "--model", str(model_dir), "--params-file", wrong)
     assert code == 2 and "token grid [1, 13, 13]" in err and err.count("\n") == 1, err
+    misspelt = write_params(tmp_path / "misspelt.yaml", {"/**/vjepa2_encoder": {"model.dtpye": "bfloat16"}})
+    code, _, err = run(capsys, "--model", str(model_dir), "--params-file", str(misspelt))
+    assert code == 2 and "[vjepa2_encoder]: unknown parameter 'model.dtpye'" in err and err.count("\n") == 1, err
 
 
 def test_without_the_default_parameter_file_the_schema_defaults_are_used(

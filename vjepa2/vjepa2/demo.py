@@ -289,6 +289,7 @@ class GoalRun:
     goal_image: np.ndarray
     start_image: np.ndarray
     end_image: np.ndarray | None = None
+    end_tcp: np.ndarray | None = None  # measured once the planner answered (the arm has settled)
     initial_energy: float = float("nan")
     steps: list[dict[str, Any]] = field(default_factory=list)  # per executed step: energy, distance, action, times
     outcome: str = ""
@@ -311,6 +312,7 @@ class GoalRun:
             "index": self.index,
             "start_tcp": self.start_tcp.round(5).tolist(),
             "goal_tcp": self.goal_tcp.round(5).tolist(),
+            "end_tcp": None if self.end_tcp is None else self.end_tcp.round(5).tolist(),
             "start_distance_cm": round(self.start_distance_cm, 3),
             "final_distance_cm": round(self.final_distance_cm, 3),
             "initial_energy": self.initial_energy,
@@ -402,7 +404,7 @@ def run_goal(demo: Demo, index: int, goal_tcp: np.ndarray, max_steps: int) -> Go
     run.wall_s = time.monotonic() - started
     result = reply.result
     run.outcome, run.message = OUTCOMES.get(result.outcome, str(result.outcome)), result.message
-    end_tcp = client.fresh_pose(check)  # the arm has settled: the planner answers after the motion
+    end_tcp = run.end_tcp = client.fresh_pose(check)  # the arm has settled: the planner answers after the motion
     with lock:
         for step in range(len(run.steps) + 1, result.steps_executed + 1):  # after the planner's last observation
             report(step, float(result.energy_history[step - 1]), end_tcp)

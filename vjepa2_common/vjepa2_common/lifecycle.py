@@ -35,7 +35,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleNodeMixin, LifecycleState, T
 from rclpy.node import Node
 
 from vjepa2_common.diagnostics import ERROR, OK, DiagnosticsPublisher
-from vjepa2_common.params import declare_parameters, param
+from vjepa2_common.params import declare_parameters, param, schema_specs
 
 #: transition id -> name as ``ros2 lifecycle set`` spells it (configure, activate, ..., active_shutdown)
 TRANSITION_NAMES: dict[int, str] = {
@@ -55,6 +55,11 @@ class LifecycleParams:
     diagnostics_period_s: float = param(
         1.0, "Period of the /diagnostics status [s]", min=0.05, max=60.0, read_only=True
     )
+
+
+#: what a ManagedNode declares besides its own schema (LifecycleParams, rclpy's use_sim_time): no unknown names
+#: in a parameter file read without ROS (vjepa2_common.params.settings_from_values ``ignore``)
+MANAGED_NODE_PARAMETERS = frozenset({spec.name for spec in schema_specs(LifecycleParams)} | {"use_sim_time"})
 
 
 class ManagedNode(LifecycleNode):

@@ -102,6 +102,9 @@ def run_node(
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:  # rclpy's RCLError: SIGINT shut the context down while spin() built its wait set
+        if context.ok():
+            raise
     except (ValueError, TypeError, OSError, ParameterException) as exc:
         # Configuration errors (bad parameter values, missing files) end the process with one clear line,
         # not a traceback; anything else is a bug and keeps its traceback.

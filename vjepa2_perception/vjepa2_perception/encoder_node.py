@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -38,6 +38,9 @@ from vjepa2_msgs.msg import Classification, Embedding
 from vjepa2_msgs.srv import EncodeImage
 
 from .buffers import ClipWindow, Frame, LatestFrames
+
+if TYPE_CHECKING:
+    from .model import ModelSpec
 
 NODE_NAME = "vjepa2_encoder"
 MODES = ("per_frame", "clip")
@@ -170,6 +173,30 @@ class EncoderParams:
         configure=True,
     )
 
+    def resolved_preprocessing(self) -> str:
+        """``preprocessing`` with ``auto`` resolved by ``mode``: ac per frame, video for clips."""
+        if self.preprocessing != "auto":
+            return self.preprocessing
+        return "ac" if self.mode == "per_frame" else "video"
+
+    def model_spec(self) -> ModelSpec:
+        """What configure loads (ROS-free, for ROS-free users too: ``benchmarks/reach.py``): a
+        :class:`~vjepa2_perception.model.ModelSpec` of the model, preprocessing and probe parameters."""
+        from .model import ModelSpec
+
+        return ModelSpec(
+            checkpoint=self.model.checkpoint,
+            preset=self.model.preset,
+            device=self.model.device,
+            dtype=self.model.dtype,
+            preprocessing=self.resolved_preprocessing(),
+            crop_size=self.crop_size,
+            ac_max_aspect=self.ac_max_aspect,
+            probe_checkpoint=self.probe.checkpoint,
+            probe_labels=self.probe.labels,
+            probe_num_heads=self.probe.num_heads,
+        )
+
 
 _WARN_THROTTLE_S = 5.0
 _NO_INPUT_WARN_S = 5.0
@@ -222,9 +249,7 @@ class EncoderNode(ManagedNode):
     # ------------------------------------------------------------------------------------------ lifecycle
     def do_configure(self) -> None:
         settings = self._settings = self._read_settings()
-        self._preprocessing = settings.preprocessing
-        if self._preprocessing == "auto":
-            self._preprocessing = "ac" if settings.mode == "per_frame" else "video"
+        self._preprocessing = settings.resolved_preprocessing()
         self._load_model()
         self._embedding_pub = self.create_lifecycle_publisher(Embedding, "embedding", self._output_qos())
         if settings.probe.checkpoint:
@@ -295,27 +320,15 @@ class EncoderNode(ManagedNode):
     # ------------------------------------------------------------------------------------------ model
     def _load_model(self) -> None:
         """Load the model from the configured settings and swap it in under the model lock (ModelLoadError)."""
-        from .model import ModelSpec, PerceptionModel
+        from .model import PerceptionModel
 
         s = self._settings
         if s.model.torch_threads:
             import torch
 
             torch.set_num_threads(s.model.torch_threads)
-        spec = ModelSpec(
-            checkpoint=s.model.checkpoint,
-            preset=s.model.preset,
-            device=s.model.device,
-            dtype=s.model.dtype,
-            preprocessing=self._preprocessing,
-            crop_size=s.crop_size,
-            ac_max_aspect=s.ac_max_aspect,
-            probe_checkpoint=s.probe.checkpoint,
-            probe_labels=s.probe.labels,
-            probe_num_heads=s.probe.num_heads,
-        )
         started = time.monotonic()
-        model = PerceptionModel(spec)
+        model = PerceptionModel(s.model_spec())
         with self._model_lock:
             self._model = model
         if s.model.checkpoint == "random":

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from vjepa2_common import names
-from vjepa2_common.lifecycle import LifecycleParams
+from vjepa2_common.lifecycle import MANAGED_NODE_PARAMETERS
 from vjepa2_common.limits_params import OrientedLimitsParams
-from vjepa2_common.params import namespace, param, parameter_file_values, schema_specs, settings_from_values
+from vjepa2_common.params import namespace, param, parameter_file_values, settings_from_values
 from vjepa2_core.cem import BOUNDS
 from vjepa2_core.devices import CANONICAL_DTYPES, DEVICE_CHOICES
 from vjepa2_core.limits import GRIPPER_MAX_WIDTH
@@ -334,10 +334,6 @@ class PlannerParams:
         )
 
 
-#: parameters the planner node declares outside PlannerParams (ManagedNode's, rclpy's): not unknown in a file
-OTHER_NODE_PARAMETERS = frozenset({s.name for s in schema_specs(LifecycleParams)} | {"use_sim_time"})
-
-
 def read_params_file(path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> PlannerParams:
     """The planner's parameters, ROS-free, as the node would read them from the parameter file ``path`` (the
     sections that apply to ``vjepa2_planner``; None: the schema defaults) with ``overrides`` (``{dotted.name:
@@ -348,4 +344,4 @@ def read_params_file(path: str | Path | None, overrides: Mapping[str, Any] | Non
     source = f"parameter file '{path}' [{node}]" if path is not None else f"{node} parameters"
     if overrides:
         source += f" with overrides {', '.join(overrides)}"
-    return settings_from_values(PlannerParams, values, source=source, ignore=OTHER_NODE_PARAMETERS)
+    return settings_from_values(PlannerParams, values, source=source, ignore=MANAGED_NODE_PARAMETERS)
