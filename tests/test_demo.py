@@ -3,7 +3,8 @@ started by the runner, a goal image rendered by the sim and sent as one PlanToGo
 executed, and the outputs written (contact sheet, MP4 of the camera, JSON).
 
 The models are random-init and tiny (exported into tmp_path with vjepa2_training's export, the shipped model's
-grid: 13 x 13 tokens at crop 208); only the weights and the CEM size differ from what `make demo` runs.
+grid: 13 x 13 tokens at crop 208); only the weights, the CEM size and the stop rule (off: random weights would
+stop at once) differ from what `make demo` runs.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def test_demo_closes_the_loop_and_writes_its_outputs(launcher, tmp_path: Path, t
     out = tmp_path / "demo"
     cmd = [sys.executable, "-m", "vjepa2.demo", "--goals", "1", "--max-steps", "2", "--seed", "3"]
     cmd += ["--encoder", str(encoder), "--predictor", str(predictor), "--out", str(out)]
-    for setting in ("cem.samples=16", "cem.iterations=2", "cem.top_k=4", "predictor.torch_threads=1"):
+    # random weights: no stop rule (no candidate may beat "no motion" at step 0), a small CEM
+    settings = ("cem.stop_rule=false", "cem.samples=16", "cem.iterations=2", "cem.top_k=4", "predictor.torch_threads=1")
+    for setting in settings:
         cmd += ["--set", f"vjepa2_planner:{setting}"]
     demo = launcher.start([*cmd, "--set", "vjepa2_encoder:model.torch_threads=1"], label="demo")
     assert demo.proc.wait(DEMO_TIMEOUT_S) == 0, demo.output()[-4000:]
@@ -67,6 +70,8 @@ def test_demo_closes_the_loop_and_writes_its_outputs(launcher, tmp_path: Path, t
         assert re.search(
             rf"goal 1 step {step['step']}: .*energy {step['energy']:.4f}, TCP [\d.]+ cm from the goal", text
         )
+        assert step["distance_cm"] == pytest.approx(100 * np.linalg.norm(np.array(step["tcp"]) - target), abs=0.01)
+    assert goal["steps"][-1]["tcp"] == goal["end_tcp"]  # the last step is measured once the planner answered
     # the arm moved (measured; random weights need not move it towards the goal)
     assert np.linalg.norm(np.array(goal["end_tcp"]) - start) > 0.003
 

@@ -37,8 +37,7 @@ import numpy as np
 from vjepa2_common import names
 from vjepa2_common.dds import ensure_localhost_discovery
 
-#: The graph the demo starts. "plan" runs sim + encoder + planner today; when vjepa2.graphs gets the "sim" graph
-#: (sim + encoder + planner, params_file sim.yaml) and "plan" becomes perception + planner only, set this to "sim".
+#: The graph the demo starts: vjepa2.graphs' "sim" (the simulated Franka, the encoder and the planner node)
 DEMO_GRAPH = "sim"
 #: The demo's parameter file (in share/vjepa2/config, or the source tree)
 DEMO_PARAMS = "sim.yaml"
@@ -353,10 +352,12 @@ def run_goal(demo: Demo, index: int, goal_tcp: np.ndarray, max_steps: int) -> Go
     lock = threading.Lock()
     pending: dict[int, dict[str, Any]] = {}  # executed step -> what the feedback said about it
 
-    def report(step: int, energy: float, distance_cm: float) -> None:
+    def report(step: int, energy: float, tcp: np.ndarray) -> None:
         info = pending.get(step, {})
         action = info.get("action", [0.0] * 3)
-        run.steps.append({"step": step, "energy": energy, "distance_cm": round(distance_cm, 3), **info})
+        distance_cm = run.distance_cm(tcp)
+        entry = {"step": step, "energy": energy, "distance_cm": round(distance_cm, 3), "tcp": tcp.round(5).tolist()}
+        run.steps.append({**entry, **info})
         demo.overlay.update(text=f"goal {index + 1} step {step}: energy {energy:.3f}, {distance_cm:.1f} cm")
         print(
             f"demo: goal {index + 1} step {step}: moved {np.round(100 * np.asarray(action[:3]), 1).tolist()} cm, "
@@ -373,7 +374,7 @@ def run_goal(demo: Demo, index: int, goal_tcp: np.ndarray, max_steps: int) -> Go
                     run.initial_energy = float(status.energy)
                     print(f"demo: goal {index + 1} step 0: energy {status.energy:.4f}", flush=True)
                 elif len(run.steps) < status.step:
-                    report(int(status.step), float(status.energy), run.distance_cm(client.pose))
+                    report(int(status.step), float(status.energy), client.pose.copy())
             elif status.state == PlannerStatus.EXECUTING:
                 if status.execute_time_s == 0.0:  # about to execute step + 1
                     pending[status.step + 1] = {
@@ -406,7 +407,7 @@ def run_goal(demo: Demo, index: int, goal_tcp: np.ndarray, max_steps: int) -> Go
     end_tcp = run.end_tcp = client.fresh_pose(check)  # the arm has settled: the planner answers after the motion
     with lock:
         for step in range(len(run.steps) + 1, result.steps_executed + 1):  # after the planner's last observation
-            report(step, float(result.energy_history[step - 1]), run.distance_cm(end_tcp))
+            report(step, float(result.energy_history[step - 1]), end_tcp)
         for entry, energy in zip(run.steps, result.energy_history):
             entry["energy"] = float(energy)  # the result's history is authoritative
     run.end_image = client.fresh_frame(check)
