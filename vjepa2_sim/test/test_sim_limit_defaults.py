@@ -23,7 +23,7 @@ OVERRIDES: dict[tuple[str, str], Any] = {
     ("vjepa2/config/franka.yaml", "max_angular_speed"): 0.8,
     ("vjepa2/config/franky.yaml", "max_linear_speed"): 0.2,
     ("vjepa2/config/franky.yaml", "max_angular_speed"): 0.8,
-    # the shipped demo model's reach box (vjepa2_sim.scene.REACH_BOX_MIN / MAX): the cameras frame it, the data covers it
+    # the shipped demo model's reach box (vjepa2_sim.scene.REACH_BOX_MIN / MAX): the cameras frame it, the data too
     ("vjepa2/config/sim.yaml", "workspace_min"): [0.36, -0.16, 0.08],
     ("vjepa2/config/sim.yaml", "workspace_max"): [0.6, 0.16, 0.32],
 }
