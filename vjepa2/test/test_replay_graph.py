@@ -113,7 +113,11 @@ def test_replay_graph_publishes_planned_commands(ros: RosHarness, launcher, tmp_
         "the encoder and the planner on /camera/image_raw",
     )
     assert runner.alive(), runner.output()[-3000:]
-    goal = PlanToGoal.Goal(goal_images=[rgb_to_image(sample(55).rgb, frame_id="camera")], max_steps=STEPS)
+    # a goal image no replayed frame equals (the bag's square repeats every 48 frames: an equal frame would end the
+    # goal as "reached" at energy 0 before STEPS steps, depending on how far playback got)
+    goal_rgb = np.full((CROP, CROP, 3), 90, np.uint8)
+    goal_rgb[8:20, 30:42] = (30, 200, 30)
+    goal = PlanToGoal.Goal(goal_images=[rgb_to_image(goal_rgb, frame_id="camera")], max_steps=STEPS)
     result_future = send_goal(ros, goal)
     assert ros.call(Trigger, "/vjepa2_bag_player/resume", Trigger.Request()).success
 
